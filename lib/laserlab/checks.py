@@ -1,0 +1,56 @@
+"""Boundary validation shared by the whole library: one message style, naming the argument.
+
+Each check raises ``TypeError`` for a wrong type or dtype and ``ValueError`` for a wrong shape, range or
+non-finite value, and returns nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_float_tensor(x, name: str) -> None:
+    """``x`` must be a floating-point torch tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype (float32 or float64); got {x.dtype}")
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite; it contains NaN or Inf")
+
+
+def check_images(
+    x, name: str = "images", *, channels: int | None = 3, value_range: tuple[float, float] | None = (0.0, 1.0)
+) -> None:
+    """``x`` must be a float image batch (B, C, H, W), finite, with values in ``value_range``."""
+    check_float_tensor(x, name)
+    if x.dim() != 4:
+        raise ValueError(f"{name} must have shape (B, C, H, W); got {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{name} must have {channels} channels, shape (B, {channels}, H, W); got {tuple(x.shape)}"
+        )
+    check_finite(x, name)
+    if value_range is not None and x.numel():
+        low, high = value_range
+        lo, hi = float(x.min()), float(x.max())
+        if lo < low or hi > high:
+            raise ValueError(
+                f"{name} must have values in [{low:g}, {high:g}] (laserlab images are floats in [0, 1]); "
+                f"got min {lo:.4g}, max {hi:.4g}"
+            )
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")

@@ -1,0 +1,77 @@
+"""Datasets by name: ``dataset("samples" | "folder" | "cifar10" | "celeba" | "imagenette", ...)``.
+
+Every dataset yields float32 images (3, H, W) in [0, 1]. ``samples`` works offline (crops of bundled
+photographs, train/test split by source image); ``folder`` reads any directory of images; the torchvision
+sets download into ``data/``. ``ImageDataModule`` (Lightning) lives in :mod:`laserlab.data.datamodule`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import ImageDataset
+from .datasets import DatasetUnavailableError, ImageFolder, torchvision_dataset
+from .samples import SOURCES, SampleCrops, load_source, source_names
+
+
+def _samples(*, split, image_size, seed, **options) -> ImageDataset:
+    return SampleCrops(split=split, image_size=image_size, seed=seed, **options)
+
+
+def _folder(*, split, image_size, seed, root=None, **options) -> ImageDataset:
+    del seed  # the folder split is a stable hash of each path, not a seeded draw
+    if root is None:
+        raise ValueError("dataset 'folder' needs root=<directory of images>")
+    return ImageFolder(root, split=split, image_size=image_size, **options)
+
+
+def _torchvision(name: str) -> Callable[..., ImageDataset]:
+    def build(*, split, image_size, seed) -> ImageDataset:
+        del seed  # fixed public splits
+        return torchvision_dataset(name, split=split, image_size=image_size)
+
+    return build
+
+
+DATASETS: dict[str, Callable[..., ImageDataset]] = {
+    "samples": _samples,
+    "folder": _folder,
+    "cifar10": _torchvision("cifar10"),
+    "celeba": _torchvision("celeba"),
+    "imagenette": _torchvision("imagenette"),
+}
+
+
+def dataset(
+    name: str, *, split: str = "train", image_size: int | None = 64, seed: int = 0, **options
+) -> ImageDataset:
+    """Build the dataset registered as ``name`` for ``split`` ("train" or "test"; folders also "all").
+
+    ``image_size`` is the side of the square items (``None``: native sizes where the set allows it);
+    ``seed`` fixes any random choice (sample crop positions); ``options`` go to the dataset
+    (``samples``: ``crops_per_image``, ``short_side``; ``folder``: ``root``, ``test_fraction``).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset name must be one of {sorted(DATASETS)}; got {name!r}")
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    if split == "all" and name != "folder":
+        raise ValueError(f"split 'all' exists only for dataset 'folder'; use 'train' or 'test' for {name!r}")
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
+        raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
+    return DATASETS[name](split=split, image_size=image_size, seed=seed, **options)
+
+
+__all__ = [
+    "DATASETS",
+    "SOURCES",
+    "DatasetUnavailableError",
+    "ImageDataset",
+    "ImageFolder",
+    "SampleCrops",
+    "dataset",
+    "load_source",
+    "source_names",
+]
