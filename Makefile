@@ -7,15 +7,33 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.laserlab-installed
 PROFILE ?= quick
 PYTEST_ARGS ?=
+# Widget renderer for offline HTML reports, fetched from npm when npm is available (never committed).
+VENDOR := $(VENV)/share/laserlab/vendor
+HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
+REQUIREJS := requirejs@2.3.8
 
 .PHONY: setup report test test-fast lab lint clean distclean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENDOR)/embed-amd.js
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -r requirements.txt -e .
 	@touch $@
+
+# Optional: without npm (or offline) reports still work, but widgets render only with internet.
+$(VENDOR)/embed-amd.js: | $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then \
+	  tmp=$$(mktemp -d) && cd $$tmp && \
+	  npm pack --silent $(HTML_MANAGER) $(REQUIREJS) >/dev/null 2>&1 && \
+	  mkdir -p html-manager requirejs && \
+	  tar -xzf jupyter-widgets-html-manager-*.tgz -C html-manager && tar -xzf requirejs-*.tgz -C requirejs && \
+	  mkdir -p $(abspath $(VENDOR)) && \
+	  cp html-manager/package/dist/embed-amd.js requirejs/package/require.js $(abspath $(VENDOR))/ && \
+	  echo "widget renderer for offline reports: $(VENDOR)" || \
+	  echo "warning: could not fetch $(HTML_MANAGER) from npm; report widgets will need internet"; \
+	  rm -rf $$tmp; \
+	else echo "note: npm not found; report widgets will need internet to render (static figures are unaffected)"; fi
 
 report: setup
 	$(PY) -m laserlab report --profile $(PROFILE)

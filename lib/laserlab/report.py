@@ -391,11 +391,33 @@ def _execute(
     return "failed", tail[0]
 
 
+def widget_assets() -> Path | None:
+    """Folder holding the widget renderer fetched at ``make setup`` (``embed-amd.js``, ``require.js``)."""
+    folder = Path(sys.prefix) / "share" / "laserlab" / "vendor"
+    return folder if (folder / "embed-amd.js").is_file() and (folder / "require.js").is_file() else None
+
+
 def to_html(notebook: Path, target: Path) -> None:
-    """Convert an executed notebook to a standalone HTML page (JupyterLab look)."""
+    """Convert an executed notebook to an HTML page (JupyterLab look).
+
+    When the widget renderer was fetched at setup, it is copied to ``vendor/`` beside the page and used, so
+    saved widget state renders without internet; otherwise nbconvert's CDN URLs stay in place.
+    """
+    import shutil
+
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_filename(str(notebook))
+    exporter = HTMLExporter(template_name="lab")
+    assets = widget_assets()
+    if assets is not None:
+        vendor = target.parent / "vendor"
+        vendor.mkdir(exist_ok=True)
+        for name in ("embed-amd.js", "require.js"):
+            if not (vendor / name).is_file():
+                shutil.copy2(assets / name, vendor / name)
+        exporter.require_js_url = "vendor/require.js"
+        exporter.widget_renderer_url = "vendor/embed-amd.js"
+    body, _ = exporter.from_filename(str(notebook))
     target.write_text(body, encoding="utf-8")
 
 
