@@ -1,0 +1,168 @@
+"""Compiled per-signal kernels for the CPU path of :mod:`laserlab.sparse.omp` (numba).
+
+Imported lazily by ``omp.py``; nothing else should import it. Each kernel walks a range of signals, one
+signal at a time, with all of that signal's state (K correlations, S×K orthogonalised-atom correlations,
+S×S Cholesky factor) in L1/L2 cache, so a step costs a few passes over K numbers instead of a few passes over
+an N×K tensor. The correlations ``corr = X Dᵀ`` come in precomputed by one BLAS matmul.
+
+Arrays are numpy views of torch tensors; float32 and float64 compile separately (cached on disk).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from numba import njit
+from numba.core.errors import NumbaWarning
+
+
+def _jit(function):
+    """``njit(cache=True, nogil=True)``, or an in-memory compile when no cache directory is writable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NumbaWarning)
+            return njit(cache=True, nogil=True)(function)
+    except (RuntimeError, NumbaWarning, OSError):
+        return njit(cache=False, nogil=True)(function)
+
+
+def _omp(signals, atoms, corr, gram, sparsity, tol, tiny, indices, values, residual_norm, n_active):
+    """Batch-OMP (Rubinstein et al. 2008) for every row of ``signals``; see ``omp.omp`` for the maths.
+
+    ``atoms`` (K, M) unit-norm, ``corr`` (N, K) = signals @ atomsᵀ, ``gram`` (K, K) = atoms @ atomsᵀ.
+    Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0), ``residual_norm`` (N,) and
+    ``n_active`` (N,). ``tol`` is the squared-residual target (-inf: none), ``tiny`` the relative round-off
+    level below which a correlation (relative to ‖x‖) or a squared Cholesky pivot counts as zero.
+
+    Instead of re-solving L Lᵀ γ = α⁰_I and refreshing α = α⁰ − G_I γ at every step, the kernel keeps
+    u_t = Dᵀ q_t, the correlations of the Gram–Schmidt-orthonormalised atoms q_t (rows of ``basis``). The
+    new Cholesky row is w_t = u_t[k] (the same recurrence as the forward substitution), the pivot is
+    sqrt(G_kk − ‖w‖²), u_s = (G_k − Σ w_t u_t) / pivot and z_s = α_k / pivot = ⟨q_s, x⟩, after which
+    α ← α − z_s u_s and ‖r‖² ← ‖r‖² − z_s². One back substitution Lᵀ γ = z gives the coefficients at the end.
+    """
+    n_signals, dim = signals.shape
+    n_atoms = gram.shape[0]
+    dtype = corr.dtype
+    alpha = np.empty(n_atoms, dtype)
+    basis = np.empty((sparsity, n_atoms), dtype)
+    chol = np.zeros((sparsity, sparsity), dtype)
+    proj = np.empty(sparsity, dtype)
+    coef = np.empty(sparsity, dtype)
+    residual = np.empty(dim, dtype)
+    for n in range(n_signals):
+        energy = dtype.type(0)
+        for m in range(dim):
+            energy += signals[n, m] * signals[n, m]
+        # Stop once every correlation is at round-off level of the signal: nothing left to explain.
+        floor = tiny * tiny * energy
+        alpha[:] = corr[n]
+        s = 0
+        while s < sparsity and energy > tol:
+            k = 0
+            best = abs(alpha[0])
+            for j in range(1, n_atoms):
+                a = abs(alpha[j])
+                if a > best:
+                    best = a
+                    k = j
+            if best * best <= floor:
+                break
+            reselected = False
+            for t in range(s):
+                if indices[n, t] == k:
+                    reselected = True
+            if reselected:
+                break
+            pivot2 = gram[k, k]
+            for t in range(s):
+                w = basis[t, k]
+                chol[s, t] = w
+                pivot2 -= w * w
+            # Rank guard: atom k lies (numerically) in the span of the chosen ones.
+            if pivot2 <= tiny * gram[k, k]:
+                break
+            pivot = np.sqrt(pivot2)
+            chol[s, s] = pivot
+            u = basis[s]
+            u[:] = gram[k]
+            for t in range(s):
+                w = chol[s, t]
+                b = basis[t]
+                for j in range(n_atoms):
+                    u[j] -= w * b[j]
+            inv = dtype.type(1) / pivot
+            z = alpha[k] * inv
+            for j in range(n_atoms):
+                u[j] *= inv
+                alpha[j] -= z * u[j]
+            proj[s] = z
+            energy -= z * z
+            indices[n, s] = k
+            s += 1
+        for t in range(s - 1, -1, -1):
+            acc = proj[t]
+            for r in range(t + 1, s):
+                acc -= chol[r, t] * coef[r]
+            coef[t] = acc / chol[t, t]
+        _finish(n, s, signals, atoms, coef, residual, indices, values, residual_norm, n_active)
+
+
+def _matching_pursuit(signals, atoms, corr, gram, sparsity, indices, values, residual_norm, n_active):
+    """Greedy matching pursuit with no re-selection: exactly ``sparsity`` distinct atoms per signal.
+
+    The correlations are kept current with the Gram matrix (α ← α − c G_k) instead of the residual.
+    """
+    n_signals, dim = signals.shape
+    n_atoms = gram.shape[0]
+    dtype = corr.dtype
+    alpha = np.empty(n_atoms, dtype)
+    taken = np.zeros(n_atoms, np.bool_)
+    coef = np.empty(sparsity, dtype)
+    residual = np.empty(dim, dtype)
+    for n in range(n_signals):
+        alpha[:] = corr[n]
+        for s in range(sparsity):
+            k = -1
+            best = dtype.type(-1)
+            for j in range(n_atoms):
+                a = abs(alpha[j])
+                if a > best and not taken[j]:
+                    best = a
+                    k = j
+            c = alpha[k]
+            taken[k] = True
+            indices[n, s] = k
+            coef[s] = c
+            g = gram[k]
+            for j in range(n_atoms):
+                alpha[j] -= c * g[j]
+        for s in range(sparsity):
+            taken[indices[n, s]] = False
+        _finish(n, sparsity, signals, atoms, coef, residual, indices, values, residual_norm, n_active)
+
+
+def _finish(n, s, signals, atoms, coef, residual, indices, values, residual_norm, n_active):
+    """Write signal n's code (empty slots -1 / 0) and its exact residual norm ‖x − D_I γ‖."""
+    dim = signals.shape[1]
+    residual[:] = signals[n]
+    for t in range(s):
+        g = coef[t]
+        d = atoms[indices[n, t]]
+        for m in range(dim):
+            residual[m] -= g * d[m]
+    energy = residual.dtype.type(0)
+    for m in range(dim):
+        energy += residual[m] * residual[m]
+    residual_norm[n] = np.sqrt(energy)
+    n_active[n] = s
+    for t in range(s):
+        values[n, t] = coef[t]
+    for t in range(s, indices.shape[1]):
+        indices[n, t] = -1
+        values[n, t] = 0
+
+
+_finish = _jit(_finish)
+omp_kernel = _jit(_omp)
+matching_pursuit_kernel = _jit(_matching_pursuit)
