@@ -163,6 +163,54 @@ def _finish(n, s, signals, atoms, coef, residual, indices, values, residual_norm
         values[n, t] = 0
 
 
+def _approximate_ksvd_sweep(residual, atoms, values, order, offsets, sparsity):
+    """One approximate K-SVD sweep in place: ``residual`` (N, M), ``atoms`` (K, M), ``values`` (N·S,).
+
+    ``order`` lists the slots (n·S + s) sorted by atom, atom k's users being order[offsets[k]:offsets[k+1]].
+    Same arithmetic as ``ksvd._sweep_torch`` with ``approximate=True``.
+    """
+    n_atoms, dim = atoms.shape
+    dtype = atoms.dtype
+    new_d = np.empty(dim, dtype)
+    for k in range(n_atoms):
+        start, stop = offsets[k], offsets[k + 1]
+        if start == stop:
+            continue
+        d = atoms[k]
+        new_d[:] = 0
+        gg = dtype.type(0)
+        for p in range(start, stop):
+            slot = order[p]
+            g = values[slot]
+            r = residual[slot // sparsity]
+            gg += g * g
+            for m in range(dim):
+                new_d[m] += g * r[m]
+        norm = dtype.type(0)
+        for m in range(dim):
+            new_d[m] += gg * d[m]
+            norm += new_d[m] * new_d[m]
+        if norm > 0:
+            new_d /= np.sqrt(norm)
+        else:
+            new_d[:] = d
+        dd = dtype.type(0)
+        for m in range(dim):
+            dd += d[m] * new_d[m]
+        for p in range(start, stop):
+            slot = order[p]
+            g = values[slot]
+            r = residual[slot // sparsity]
+            new_g = g * dd
+            for m in range(dim):
+                new_g += r[m] * new_d[m]
+            for m in range(dim):
+                r[m] += g * d[m] - new_g * new_d[m]
+            values[slot] = new_g
+        atoms[k] = new_d
+
+
 _finish = _jit(_finish)
 omp_kernel = _jit(_omp)
 matching_pursuit_kernel = _jit(_matching_pursuit)
+approximate_ksvd_kernel = _jit(_approximate_ksvd_sweep)

@@ -17,13 +17,11 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import torch
 
 from ..checks import check_finite, check_float_tensor, check_positive_int
-
-BACKENDS = ("auto", "numba", "torch")
+from ._backend import check_backend, kernels, use_numba
 
 # Round-off level, in machine epsilons, of a correlation (relative to ‖x‖) or a squared Cholesky pivot: a
 # step's quantities carry a few eps of error per atom, and 64 eps is still far below anything meaningful
@@ -62,14 +60,25 @@ class SparseCode:
         check_float_tensor(dictionary, "dictionary")
         if dictionary.dim() != 2:
             raise ValueError(f"dictionary must have shape (K, M); got {tuple(dictionary.shape)}")
-        atoms = dictionary[self.indices.clamp(min=0)]  # (N, S, M); empty slots carry value 0
-        return torch.einsum("ns,nsm->nm", self.values.to(dictionary.dtype), atoms)
+        return combine_atoms(self.indices, self.values.to(dictionary.dtype), dictionary)
 
     def to_dense(self, num_atoms: int) -> torch.Tensor:
         """The code as a dense (N, K) coefficient matrix (zeros outside the support)."""
         check_positive_int(num_atoms, "num_atoms")
         dense = self.values.new_zeros(self.indices.shape[0], num_atoms)
         return dense.scatter_add_(1, self.indices.clamp(min=0), self.values)
+
+
+def combine_atoms(indices: torch.Tensor, values: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
+    """Σ_s values[:, s] · atoms[indices[:, s]] → (N, M); slots with index -1 must hold value 0."""
+    indices = indices.clamp(min=0)
+    if indices.shape[1] == 0:
+        return values.new_zeros(indices.shape[0], atoms.shape[1])
+    # One row gather and multiply-add per slot: 3-4x faster on CPU than an (N, S, M) gather + einsum.
+    out = values[:, :1] * atoms.index_select(0, indices[:, 0])
+    for s in range(1, indices.shape[1]):
+        out = out.addcmul(values[:, s : s + 1], atoms.index_select(0, indices[:, s]))
+    return out
 
 
 @torch.no_grad()
@@ -117,7 +126,7 @@ def omp(
     gram = _normalised_gram(gram, atoms, norms)
     signals = signals.detach().contiguous()
     target = -math.inf if tol is None else float(tol)
-    if _use_numba(signals, backend):
+    if use_numba(signals, backend):
         code = _run_numba("omp", signals, atoms, gram, sparsity, target)
     else:
         code = _omp_torch(signals, atoms, gram, sparsity, target)
@@ -139,7 +148,7 @@ def matching_pursuit(
     atoms, norms = _check_coding_inputs(signals, dictionary, sparsity, backend)
     gram = atoms @ atoms.T
     signals = signals.detach().contiguous()
-    if _use_numba(signals, backend):
+    if use_numba(signals, backend):
         code = _run_numba("mp", signals, atoms, gram, sparsity, None)
     else:
         code = _matching_pursuit_torch(signals, atoms, gram, sparsity)
@@ -181,10 +190,7 @@ def _check_coding_inputs(
     check_positive_int(sparsity, "sparsity")
     if sparsity > num_atoms:
         raise ValueError(f"sparsity must be at most the number of atoms K = {num_atoms}; got {sparsity}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    if backend == "numba" and signals.device.type != "cpu":
-        raise ValueError(f"backend 'numba' runs on CPU tensors only; signals are on {signals.device}")
+    check_backend(backend, signals)
     check_finite(signals, "signals")
     check_finite(dictionary, "dictionary")
     dictionary = dictionary.detach()
@@ -232,26 +238,6 @@ def _empty_code(signals: torch.Tensor, sparsity: int, n: int) -> SparseCode:
 # --------------------------------------------------------------------------------------------------- numba
 
 
-@cache
-def _kernels():
-    """The compiled kernels module, or None when numba is not importable (first call compiles or loads)."""
-    try:
-        from . import _kernels as kernels
-    except ImportError:
-        return None
-    return kernels
-
-
-def _use_numba(signals: torch.Tensor, backend: str) -> bool:
-    if backend == "torch" or signals.device.type != "cpu":
-        return False
-    if _kernels() is None:
-        if backend == "numba":
-            raise ValueError("backend 'numba' needs the numba package; use backend='torch' or 'auto'")
-        return False
-    return True
-
-
 def _run_numba(
     kind: str,
     signals: torch.Tensor,
@@ -261,7 +247,7 @@ def _run_numba(
     tol: float | None,
 ) -> SparseCode:
     """Correlations by blocked BLAS matmuls, then the per-signal kernel on torch's thread count."""
-    kernels = _kernels()
+    compiled = kernels()
     n_signals, _ = signals.shape
     num_atoms = atoms.shape[0]
     code = _empty_code(signals, sparsity, n_signals)
@@ -281,9 +267,9 @@ def _run_numba(
         out = [o[start:stop] for o in outputs]
         x = signals[start:stop].numpy()
         if kind == "omp":
-            kernels.omp_kernel(x, np_atoms, np_corr, np_gram, sparsity, target, tiny, *out)
+            compiled.omp_kernel(x, np_atoms, np_corr, np_gram, sparsity, target, tiny, *out)
         else:
-            kernels.matching_pursuit_kernel(x, np_atoms, np_corr, np_gram, sparsity, *out)
+            compiled.matching_pursuit_kernel(x, np_atoms, np_corr, np_gram, sparsity, *out)
 
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
@@ -398,5 +384,5 @@ def _finish_torch(
     coef = coef * valid
     code.values[start:stop] = coef
     code.n_active[start:stop] = valid.sum(1)
-    fit = torch.einsum("ns,nsm->nm", coef, atoms[indices.clamp(min=0)])
+    fit = combine_atoms(indices, coef, atoms)
     code.residual_norm[start:stop] = torch.linalg.vector_norm(x - fit, dim=1)
