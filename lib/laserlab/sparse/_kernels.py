@@ -17,20 +17,21 @@ from numba import njit
 from numba.core.errors import NumbaWarning
 
 
-def _jit(function):
+def _jit(function, **options):
     """``njit(cache=True, nogil=True)``, or an in-memory compile when no cache directory is writable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", NumbaWarning)
-            return njit(cache=True, nogil=True)(function)
+            return njit(cache=True, nogil=True, **options)(function)
     except (RuntimeError, NumbaWarning, OSError):
-        return njit(cache=False, nogil=True)(function)
+        return njit(cache=False, nogil=True, **options)(function)
 
 
-def _omp(signals, atoms, corr, gram, sparsity, tol, tiny, indices, values, residual_norm, n_active):
+def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values, residual_norm, n_active):
     """Batch-OMP (Rubinstein et al. 2008) for every row of ``signals``; see ``omp.omp`` for the maths.
 
-    ``atoms`` (K, M) unit-norm, ``corr`` (N, K) = signals @ atomsᵀ, ``gram`` (K, K) = atoms @ atomsᵀ.
+    ``atoms`` (K, M) unit-norm, ``norms`` (K,) the norms of the atoms as the caller gave them (values are
+    written for those), ``corr`` (N, K) = signals @ atomsᵀ, ``gram`` (K, K) = atoms @ atomsᵀ.
     Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0), ``residual_norm`` (N,) and
     ``n_active`` (N,). ``tol`` is the squared-residual target (-inf: none), ``tiny`` the relative round-off
     level below which a correlation (relative to ‖x‖) or a squared Cholesky pivot counts as zero.
@@ -49,14 +50,16 @@ def _omp(signals, atoms, corr, gram, sparsity, tol, tiny, indices, values, resid
     chol = np.zeros((sparsity, sparsity), dtype)
     proj = np.empty(sparsity, dtype)
     coef = np.empty(sparsity, dtype)
-    residual = np.empty(dim, dtype)
+    # Plain element indexing throughout: every array view (row slice) costs a reference-count round
+    # trip, which dominated the per-signal time at small K.
     for n in range(n_signals):
         energy = dtype.type(0)
         for m in range(dim):
             energy += signals[n, m] * signals[n, m]
         # Stop once every correlation is at round-off level of the signal: nothing left to explain.
         floor = tiny * tiny * energy
-        alpha[:] = corr[n]
+        for j in range(n_atoms):
+            alpha[j] = corr[n, j]
         s = 0
         while s < sparsity and energy > tol:
             k = 0
@@ -84,18 +87,18 @@ def _omp(signals, atoms, corr, gram, sparsity, tol, tiny, indices, values, resid
                 break
             pivot = np.sqrt(pivot2)
             chol[s, s] = pivot
-            u = basis[s]
-            u[:] = gram[k]
+            for j in range(n_atoms):
+                basis[s, j] = gram[k, j]
             for t in range(s):
                 w = chol[s, t]
-                b = basis[t]
                 for j in range(n_atoms):
-                    u[j] -= w * b[j]
+                    basis[s, j] -= w * basis[t, j]
             inv = dtype.type(1) / pivot
             z = alpha[k] * inv
             for j in range(n_atoms):
-                u[j] *= inv
-                alpha[j] -= z * u[j]
+                u = basis[s, j] * inv
+                basis[s, j] = u
+                alpha[j] -= z * u
             proj[s] = z
             energy -= z * z
             indices[n, s] = k
@@ -105,23 +108,23 @@ def _omp(signals, atoms, corr, gram, sparsity, tol, tiny, indices, values, resid
             for r in range(t + 1, s):
                 acc -= chol[r, t] * coef[r]
             coef[t] = acc / chol[t, t]
-        _finish(n, s, signals, atoms, coef, residual, indices, values, residual_norm, n_active)
+        _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm, n_active)
 
 
-def _matching_pursuit(signals, atoms, corr, gram, sparsity, indices, values, residual_norm, n_active):
+def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, values, residual_norm, n_active):
     """Greedy matching pursuit with no re-selection: exactly ``sparsity`` distinct atoms per signal.
 
     The correlations are kept current with the Gram matrix (α ← α − c G_k) instead of the residual.
     """
-    n_signals, dim = signals.shape
+    n_signals = signals.shape[0]
     n_atoms = gram.shape[0]
     dtype = corr.dtype
     alpha = np.empty(n_atoms, dtype)
     taken = np.zeros(n_atoms, np.bool_)
     coef = np.empty(sparsity, dtype)
-    residual = np.empty(dim, dtype)
     for n in range(n_signals):
-        alpha[:] = corr[n]
+        for j in range(n_atoms):
+            alpha[j] = corr[n, j]
         for s in range(sparsity):
             k = -1
             best = dtype.type(-1)
@@ -134,30 +137,29 @@ def _matching_pursuit(signals, atoms, corr, gram, sparsity, indices, values, res
             taken[k] = True
             indices[n, s] = k
             coef[s] = c
-            g = gram[k]
             for j in range(n_atoms):
-                alpha[j] -= c * g[j]
+                alpha[j] -= c * gram[k, j]
         for s in range(sparsity):
             taken[indices[n, s]] = False
-        _finish(n, sparsity, signals, atoms, coef, residual, indices, values, residual_norm, n_active)
+        _finish(n, sparsity, signals, atoms, norms, coef, indices, values, residual_norm, n_active)
 
 
-def _finish(n, s, signals, atoms, coef, residual, indices, values, residual_norm, n_active):
-    """Write signal n's code (empty slots -1 / 0) and its exact residual norm ‖x − D_I γ‖."""
+def _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm, n_active):
+    """Write signal n's code (empty slots -1 / 0) and its exact residual norm ‖x − D_I γ‖.
+
+    ``coef`` are coefficients of the unit-norm atoms; the stored values are for the atoms as given.
+    """
     dim = signals.shape[1]
-    residual[:] = signals[n]
-    for t in range(s):
-        g = coef[t]
-        d = atoms[indices[n, t]]
-        for m in range(dim):
-            residual[m] -= g * d[m]
-    energy = residual.dtype.type(0)
+    energy = signals.dtype.type(0)
     for m in range(dim):
-        energy += residual[m] * residual[m]
+        r = signals[n, m]
+        for t in range(s):
+            r -= coef[t] * atoms[indices[n, t], m]
+        energy += r * r
     residual_norm[n] = np.sqrt(energy)
     n_active[n] = s
     for t in range(s):
-        values[n, t] = coef[t]
+        values[n, t] = coef[t] / norms[indices[n, t]]
     for t in range(s, indices.shape[1]):
         indices[n, t] = -1
         values[n, t] = 0
@@ -210,7 +212,7 @@ def _approximate_ksvd_sweep(residual, atoms, values, order, offsets, sparsity):
         atoms[k] = new_d
 
 
-_finish = _jit(_finish)
+_finish = _jit(_finish, inline="always")
 omp_kernel = _jit(_omp)
 matching_pursuit_kernel = _jit(_matching_pursuit)
 approximate_ksvd_kernel = _jit(_approximate_ksvd_sweep)

@@ -127,10 +127,8 @@ def omp(
     signals = signals.detach().contiguous()
     target = -math.inf if tol is None else float(tol)
     if use_numba(signals, backend):
-        code = _run_numba("omp", signals, atoms, gram, sparsity, target)
-    else:
-        code = _omp_torch(signals, atoms, gram, sparsity, target)
-    return _rescale(code, norms)
+        return _run_numba("omp", signals, atoms, norms, gram, sparsity, target)
+    return _rescale(_omp_torch(signals, atoms, gram, sparsity, target), norms)
 
 
 @torch.no_grad()
@@ -149,10 +147,8 @@ def matching_pursuit(
     gram = atoms @ atoms.T
     signals = signals.detach().contiguous()
     if use_numba(signals, backend):
-        code = _run_numba("mp", signals, atoms, gram, sparsity, None)
-    else:
-        code = _matching_pursuit_torch(signals, atoms, gram, sparsity)
-    return _rescale(code, norms)
+        return _run_numba("mp", signals, atoms, norms, gram, sparsity, None)
+    return _rescale(_matching_pursuit_torch(signals, atoms, gram, sparsity), norms)
 
 
 def _check_coding_inputs(
@@ -242,6 +238,7 @@ def _run_numba(
     kind: str,
     signals: torch.Tensor,
     atoms: torch.Tensor,
+    norms: torch.Tensor,
     gram: torch.Tensor,
     sparsity: int,
     tol: float | None,
@@ -258,7 +255,7 @@ def _run_numba(
     block = per_thread * n_threads
     corr = signals.new_empty(min(block, n_signals), num_atoms)
     atoms_t = atoms.T
-    np_atoms, np_gram = atoms.numpy(), gram.numpy()
+    np_atoms, np_norms, np_gram = atoms.numpy(), norms.contiguous().numpy(), gram.numpy()
     tiny = signals.numpy().dtype.type(_ROUNDOFF_EPS * torch.finfo(signals.dtype).eps)
     target = signals.numpy().dtype.type(tol) if tol is not None else None
     outputs = (code.indices.numpy(), code.values.numpy(), code.residual_norm.numpy(), code.n_active.numpy())
@@ -267,9 +264,9 @@ def _run_numba(
         out = [o[start:stop] for o in outputs]
         x = signals[start:stop].numpy()
         if kind == "omp":
-            compiled.omp_kernel(x, np_atoms, np_corr, np_gram, sparsity, target, tiny, *out)
+            compiled.omp_kernel(x, np_atoms, np_norms, np_corr, np_gram, sparsity, target, tiny, *out)
         else:
-            compiled.matching_pursuit_kernel(x, np_atoms, np_corr, np_gram, sparsity, *out)
+            compiled.matching_pursuit_kernel(x, np_atoms, np_norms, np_corr, np_gram, sparsity, *out)
 
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     try:
