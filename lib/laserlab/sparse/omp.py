@@ -119,9 +119,9 @@ def omp(
         :class:`SparseCode` of width S.
     """
     atoms, norms = _check_coding_inputs(signals, dictionary, sparsity, backend)
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
-        raise ValueError(f"tol must be None or a finite number >= 0 (a squared residual norm); got {tol!r}")
-    if tol is not None and not math.isfinite(tol):
+    if tol is not None and (
+        isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 <= tol < math.inf
+    ):
         raise ValueError(f"tol must be None or a finite number >= 0 (a squared residual norm); got {tol!r}")
     gram = _normalised_gram(gram, atoms, norms)
     signals = signals.detach().contiguous()
@@ -255,7 +255,7 @@ def _run_numba(
     block = per_thread * n_threads
     corr = signals.new_empty(min(block, n_signals), num_atoms)
     atoms_t = atoms.T
-    np_atoms, np_norms, np_gram = atoms.numpy(), norms.contiguous().numpy(), gram.numpy()
+    np_atoms, np_norms, np_gram = atoms.numpy(), norms.numpy(), gram.numpy()
     tiny = signals.numpy().dtype.type(_ROUNDOFF_EPS * torch.finfo(signals.dtype).eps)
     target = signals.numpy().dtype.type(tol) if tol is not None else None
     outputs = (code.indices.numpy(), code.values.numpy(), code.residual_norm.numpy(), code.n_active.numpy())
