@@ -1,0 +1,88 @@
+"""Patch tokens: cut a (B, C, H, W) tensor into non-overlapping p×p patches and put them back exactly.
+
+Conventions, fixed once for the whole library:
+
+- **Token vectors are channel-major**: element ``c·p² + i·p + j`` of a token is channel c, row i, column j of
+  its patch, the order of ``torch.nn.functional.unfold``.
+- **Token order is batch-major**: token ``n = b·(h·w) + r·w + q`` is the patch in grid row r, column q of
+  image b, where (h, w) = ``token_grid(shape, p)`` = (⌈H/p⌉, ⌈W/p⌉). Per-token quantities (codes, residual
+  energies) of N = B·h·w tokens therefore reshape to (B, h, w).
+- **Sizes that p does not divide** are padded at the bottom and right by replicating the edge, and
+  :func:`from_tokens` crops the padding off, so ``from_tokens(to_tokens(x, p), p, x.shape)`` equals x exactly.
+
+:func:`token_map` draws a per-token scalar back onto the pixel grid (nearest neighbour, any p) for heatmaps.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..checks import check_positive_int
+
+
+def token_grid(shape: tuple[int, ...] | torch.Size, patch_size: int) -> tuple[int, int, int]:
+    """(B, h, w): the number of images and the patch grid of a (B, C, H, W) tensor, h = ⌈H/p⌉, w = ⌈W/p⌉."""
+    check_positive_int(patch_size, "patch_size")
+    if len(shape) != 4:
+        raise ValueError(f"shape must be (B, C, H, W); got {tuple(shape)}")
+    batch, _, height, width = shape
+    return batch, -(-height // patch_size), -(-width // patch_size)
+
+
+def to_tokens(x: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """Tokens (B·h·w, C·p²) of a (B, C, H, W) tensor, in the module's token order and vector layout."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of shape (B, C, H, W); got {shape}")
+    batch, channels, height, width = x.shape
+    _, rows, cols = token_grid(x.shape, patch_size)
+    p = patch_size
+    pad_h, pad_w = rows * p - height, cols * p - width
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    tokens = x.reshape(batch, channels, rows, p, cols, p).permute(0, 2, 4, 1, 3, 5)
+    return tokens.reshape(batch * rows * cols, channels * p * p)
+
+
+def from_tokens(tokens: torch.Tensor, patch_size: int, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """The (B, C, H, W) tensor of ``shape`` from its tokens (B·h·w, C·p²): the exact inverse of to_tokens."""
+    batch, rows, cols = token_grid(shape, patch_size)
+    _, channels, height, width = shape
+    p = patch_size
+    expected = (batch * rows * cols, channels * p * p)
+    if not isinstance(tokens, torch.Tensor) or tuple(tokens.shape) != expected:
+        got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        raise ValueError(
+            f"tokens must have shape (B·h·w, C·p²) = {expected} for shape {tuple(shape)} and patch_size {p}; "
+            f"got {got}"
+        )
+    x = tokens.reshape(batch, rows, cols, channels, p, p).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(batch, channels, rows * p, cols * p)[:, :, :height, :width]
+
+
+def token_map(values: torch.Tensor, patch_size: int, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """Per-token scalars drawn onto the pixels of the tensor of ``shape`` (B, C, H, W): a (B, H, W) map.
+
+    ``values`` is (B·h·w,) in token order or (B, h, w); each token's value fills its p×p patch (nearest
+    neighbour upsampling by p, padding cropped). Any dtype: integer codeword indices stay integers.
+    """
+    batch, rows, cols = token_grid(shape, patch_size)
+    height, width = shape[2], shape[3]
+    if (
+        not isinstance(values, torch.Tensor)
+        or values.numel() != batch * rows * cols
+        or values.dim() not in (1, 3)
+    ):
+        got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise ValueError(
+            f"values must have shape (B·h·w,) or (B, h, w) = {(batch, rows, cols)} for shape {tuple(shape)} "
+            f"and patch_size {patch_size}; got {got}"
+        )
+    if values.dim() == 3 and tuple(values.shape) != (batch, rows, cols):
+        raise ValueError(
+            f"values must have shape (B, h, w) = {(batch, rows, cols)}; got {tuple(values.shape)}"
+        )
+    grid = values.reshape(batch, rows, cols)
+    pixels = grid.repeat_interleave(patch_size, dim=1).repeat_interleave(patch_size, dim=2)
+    return pixels[:, :height, :width]

@@ -1,0 +1,150 @@
+"""Online dictionary learning (Mairal, Bach, Ponce & Sapiro 2009/2010) with sparse codes from any coder.
+
+Per minibatch with codes γ (from :func:`omp`, say) the state accumulates the sufficient statistics
+
+    A ← β A + (1/n) Σ γ γᵀ   (K, K)        B ← β B + (1/n) Σ γ xᵀ   (K, M; Mairal's B, transposed)
+
+with a forgetting factor β, then runs block-coordinate descent on the surrogate ½ tr(Dᵀ D A) − tr(Dᵀ B)
+(here with D as (K, M) rows): for each atom j with A_jj > 0, u_j = d_j + (b_j − a_jᵀ D) / A_jj, and d_j is
+projected onto the **unit sphere** (not Mairal's unit ball: the coders here expect unit-norm atoms).
+Because A and B carry the past, the state can be saved and resumed (warm restarts).
+
+Atom hygiene after each update: atoms whose decayed usage frequency fell below ``min_usage`` (and, with
+``max_coherence``, atoms nearly parallel to a more-used one) are replaced by the batch's worst-represented
+signals and their statistics are cleared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..checks import check_finite, check_float_tensor, check_positive_int
+from .atoms import coherent_atoms, replace_unused_atoms
+from .omp import SparseCode
+
+
+@dataclass
+class OnlineState:
+    """State of online dictionary learning.
+
+    ``dictionary`` (K, M) unit-norm rows; ``A`` (K, K) decayed code covariance; ``B`` (K, M) decayed
+    code–signal correlation; ``usage`` (K,) decayed fraction of signals whose code uses each atom;
+    ``steps``: minibatches seen.
+    """
+
+    dictionary: torch.Tensor
+    A: torch.Tensor
+    B: torch.Tensor
+    usage: torch.Tensor
+    steps: int = 0
+
+
+def online_init(dictionary: torch.Tensor) -> OnlineState:
+    """A fresh state around ``dictionary`` (K, M) (rows normalised), with empty statistics."""
+    check_float_tensor(dictionary, "dictionary")
+    if dictionary.dim() != 2:
+        raise ValueError(f"dictionary must have shape (K, M); got {tuple(dictionary.shape)}")
+    check_finite(dictionary, "dictionary")
+    norms = torch.linalg.vector_norm(dictionary, dim=1, keepdim=True)
+    if not bool((norms > 0).all()):
+        raise ValueError("dictionary has zero-norm atoms; every atom needs a non-zero norm")
+    num_atoms, dim = dictionary.shape
+    dictionary = dictionary.detach() / norms
+    return OnlineState(
+        dictionary=dictionary,
+        A=dictionary.new_zeros(num_atoms, num_atoms),
+        B=dictionary.new_zeros(num_atoms, dim),
+        usage=dictionary.new_zeros(num_atoms),
+    )
+
+
+@torch.no_grad()
+def online_update(
+    state: OnlineState,
+    signals: torch.Tensor,
+    code: SparseCode,
+    *,
+    forgetting: float = 0.95,
+    sweeps: int = 1,
+    replace_unused: bool = True,
+    min_usage: float = 1e-3,
+    max_coherence: float | None = None,
+) -> OnlineState:
+    """Fold one minibatch into ``state`` and update the dictionary; returns a new state.
+
+    Args:
+        state: from :func:`online_init` or a previous update.
+        signals: (N, M) minibatch, dtype and device of the dictionary.
+        code: its :class:`SparseCode` over ``state.dictionary``, e.g. from :func:`omp`.
+        forgetting: β in (0, 1]; the statistics remember roughly the last 1/(1 − β) minibatches.
+        sweeps: block-coordinate-descent passes over all atoms.
+        replace_unused: replace atoms whose decayed usage frequency is below ``min_usage`` (e.g. never used
+            since they were set) by the worst-represented signals of the batch.
+        min_usage: usage-frequency threshold for ``replace_unused`` (fraction of signals per batch).
+        max_coherence: if set, atoms whose |cosine| with a more-used atom exceeds it are replaced too.
+    """
+    if not isinstance(state, OnlineState):
+        raise TypeError(f"state must be an OnlineState (from online_init); got {type(state).__name__}")
+    dictionary = state.dictionary
+    num_atoms, dim = dictionary.shape
+    check_float_tensor(signals, "signals")
+    if signals.dim() != 2 or signals.shape[1] != dim:
+        raise ValueError(f"signals must have shape (N, M) with M = {dim}; got {tuple(signals.shape)}")
+    if signals.dtype != dictionary.dtype or signals.device != dictionary.device:
+        raise TypeError(
+            "signals must have the dtype and device of the dictionary "
+            f"({dictionary.dtype}, {dictionary.device})"
+        )
+    if not isinstance(code, SparseCode) or code.indices.shape[0] != signals.shape[0]:
+        raise ValueError("code must be a SparseCode with one row per signal")
+    if isinstance(forgetting, bool) or not isinstance(forgetting, int | float) or not 0 < forgetting <= 1:
+        raise ValueError(f"forgetting must be in (0, 1]; got {forgetting!r}")
+    check_positive_int(sweeps, "sweeps")
+    if not min_usage >= 0:
+        raise ValueError(f"min_usage must be >= 0; got {min_usage!r}")
+    check_finite(signals, "signals")
+
+    n = max(signals.shape[0], 1)
+    indices = code.indices.clamp(min=0)
+    values = code.values.to(dictionary.dtype)  # 0 in empty slots, so they add nothing below
+    pairs = (indices[:, :, None] * num_atoms + indices[:, None, :]).reshape(-1)
+    products = (values[:, :, None] * values[:, None, :]).reshape(-1)
+    batch_a = (
+        dictionary.new_zeros(num_atoms * num_atoms).index_add_(0, pairs, products).view(num_atoms, num_atoms)
+    )
+    weighted = (values[:, :, None] * signals[:, None, :]).reshape(-1, dim)
+    batch_b = dictionary.new_zeros(num_atoms, dim).index_add_(0, indices.reshape(-1), weighted)
+    counts = dictionary.new_zeros(num_atoms).index_add_(
+        0, indices.reshape(-1), (code.indices >= 0).reshape(-1).to(dictionary.dtype)
+    )
+
+    a = forgetting * state.A + batch_a / n
+    b = forgetting * state.B + batch_b / n
+    frequency = counts / n
+    usage = frequency if state.steps == 0 else forgetting * state.usage + (1 - forgetting) * frequency
+
+    atoms = dictionary.clone()
+    diagonal = a.diagonal()
+    for _ in range(sweeps):
+        for j in range(num_atoms):
+            u = atoms[j] + (b[j] - a[j] @ atoms) / diagonal[j].clamp(min=torch.finfo(a.dtype).tiny)
+            norm = torch.linalg.vector_norm(u)
+            atoms[j] = torch.where(
+                (diagonal[j] > 0) & (norm > 0), u / norm.clamp(min=torch.finfo(a.dtype).tiny), atoms[j]
+            )
+
+    dead = torch.zeros(num_atoms, dtype=torch.bool, device=atoms.device)
+    if replace_unused:
+        dead |= usage < min_usage
+    if max_coherence is not None:
+        dead |= coherent_atoms(atoms, usage, max_coherence=max_coherence)
+    if replace_unused or max_coherence is not None:
+        atoms = replace_unused_atoms(atoms, signals, code.residual_norm, dead)
+        keep = (~dead).to(a.dtype)
+        a = a * keep[:, None] * keep[None, :]
+        b = b * keep[:, None]
+        # A fresh atom gets the average usage, so it has a while to prove itself before it counts as dead.
+        usage = torch.where(dead, usage.mean().expand_as(usage), usage)
+    return replace(state, dictionary=atoms, A=a, B=b, usage=usage, steps=state.steps + 1)

@@ -1,0 +1,156 @@
+"""Rates of discrete bottlenecks, in bits per token and bits per pixel.
+
+Fixed-rate (closed form, what an encoder without entropy coding pays):
+  - VQ: log2 K bits per token (one index out of K codewords);
+  - S-sparse code: log2 C(K, S) bits for the unordered support plus S·b bits for the coefficients under a
+    b-bit uniform quantiser (:func:`quantize_values`). Example: K = 16, S = 4, b = 8 → 10.83 + 32 bits.
+
+Empirical (what an ideal entropy coder fitted to the observed statistics pays):
+  - VQ: the entropy of the index histogram;
+  - sparse: each atom's presence as an independent Bernoulli variable with its observed frequency, plus the
+    entropy of the quantised coefficient symbols times the mean number of atoms per token.
+
+:func:`bits_per_pixel` turns bits per token into bits per image pixel given the token grid and image size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..checks import check_positive_int
+from .omp import SparseCode
+
+
+@dataclass
+class QuantizedCode:
+    """A sparse code whose coefficients went through a ``bits``-bit uniform (mid-rise) quantiser.
+
+    ``indices`` (N, S) long as in the source code (-1 in empty slots); ``symbols`` (N, S) long in
+    [0, 2^bits) (-1 in empty slots): what is transmitted; ``values`` (N, S): the dequantised coefficients
+    (0 in empty slots); ``step``: the quantiser step Δ = 2·max_abs / 2^bits; ``max_abs``: the clipping range,
+    a scalar sent once per batch.
+    """
+
+    indices: torch.Tensor
+    symbols: torch.Tensor
+    values: torch.Tensor
+    step: torch.Tensor
+    max_abs: torch.Tensor
+    bits: int
+
+    def reconstruct(self, dictionary: torch.Tensor) -> torch.Tensor:
+        """The decoded signals (N, M) from the dequantised coefficients."""
+        zero = self.values.new_zeros(self.values.shape[0])
+        return SparseCode(self.indices, self.values, zero, (self.indices >= 0).sum(1)).reconstruct(dictionary)
+
+
+def vq_bits_per_token(num_codes: int) -> float:
+    """log2 K: the fixed rate of one codeword index."""
+    check_positive_int(num_codes, "num_codes")
+    return math.log2(num_codes)
+
+
+def support_bits(num_atoms: int, sparsity: int) -> float:
+    """log2 C(K, S): the fixed rate of an unordered set of S atoms out of K."""
+    check_positive_int(num_atoms, "num_atoms")
+    check_positive_int(sparsity, "sparsity")
+    if sparsity > num_atoms:
+        raise ValueError(f"sparsity must be at most num_atoms = {num_atoms}; got {sparsity}")
+    return math.log2(math.comb(num_atoms, sparsity))
+
+
+def sparse_bits_per_token(num_atoms: int, sparsity: int, *, value_bits: int) -> float:
+    """log2 C(K, S) + S·b: the fixed rate of an S-sparse code with b-bit coefficients."""
+    check_positive_int(value_bits, "value_bits")
+    return support_bits(num_atoms, sparsity) + sparsity * value_bits
+
+
+def quantize_values(code: SparseCode, bits: int, *, max_abs: float | None = None) -> QuantizedCode:
+    """Quantise the coefficients of ``code`` with a uniform mid-rise quantiser of 2^bits levels.
+
+    Levels sit at (i + ½)·Δ − max_abs for i = 0 .. 2^bits − 1, Δ = 2·max_abs / 2^bits, so the error is at
+    most Δ/2 for |value| ≤ max_abs (larger values are clipped). No level is 0: the support already says which
+    atoms are present. ``max_abs`` defaults to the largest |coefficient| in the batch.
+    """
+    if not isinstance(code, SparseCode):
+        raise TypeError(f"code must be a SparseCode; got {type(code).__name__}")
+    check_positive_int(bits, "bits")
+    if bits > 24:
+        raise ValueError(f"bits must be at most 24 (coefficients are floats); got {bits}")
+    valid = code.indices >= 0
+    if max_abs is None:
+        limit = code.values.abs().amax() if code.values.numel() else code.values.new_zeros(())
+    else:
+        if isinstance(max_abs, bool) or not isinstance(max_abs, int | float) or not 0 < max_abs < math.inf:
+            raise ValueError(f"max_abs must be None or a finite number > 0; got {max_abs!r}")
+        limit = code.values.new_tensor(max_abs)
+    # An all-zero code still needs a positive step; any level then decodes within Δ/2 of 0.
+    limit = torch.where(limit > 0, limit, torch.ones_like(limit))
+    levels = 2**bits
+    step = 2 * limit / levels
+    symbols = torch.floor((code.values + limit) / step).clamp_(0, levels - 1).long()
+    values = ((symbols + 0.5) * step - limit) * valid
+    return QuantizedCode(
+        indices=code.indices,
+        symbols=torch.where(valid, symbols, torch.full_like(symbols, -1)),
+        values=values,
+        step=step,
+        max_abs=limit,
+        bits=bits,
+    )
+
+
+def entropy_bits(symbols: torch.Tensor, num_symbols: int) -> torch.Tensor:
+    """Empirical entropy (bits per symbol) of integer ``symbols`` in [0, num_symbols); negatives ignored."""
+    check_positive_int(num_symbols, "num_symbols")
+    if symbols.dtype not in (torch.int16, torch.int32, torch.int64, torch.uint8, torch.int8):
+        raise TypeError(f"symbols must be an integer tensor; got {symbols.dtype}")
+    symbols = symbols.flatten()
+    symbols = symbols[symbols >= 0]
+    counts = torch.bincount(symbols, minlength=num_symbols).double()
+    p = counts / counts.sum().clamp(min=1)
+    return -(p * torch.log2(torch.where(p > 0, p, torch.ones_like(p)))).sum()
+
+
+def vq_empirical_bits_per_token(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """Entropy of the observed codeword histogram (bits per token), at most log2 K."""
+    return entropy_bits(indices, num_codes)
+
+
+def sparse_empirical_bits_per_token(code: SparseCode | QuantizedCode, num_atoms: int) -> torch.Tensor:
+    """Bits per token of the support as K independent Bernoulli atoms, plus the quantised values' entropy.
+
+    Support: Σ_k h(p_k), with p_k the fraction of tokens using atom k and h the binary entropy (this also
+    codes how many atoms each token uses). Values (for a :class:`QuantizedCode` only): the empirical entropy
+    of the symbols times the mean number of atoms per token.
+    """
+    check_positive_int(num_atoms, "num_atoms")
+    indices = code.indices
+    n_tokens = max(indices.shape[0], 1)
+    valid = indices >= 0
+    usage = torch.bincount(indices[valid], minlength=num_atoms).double() / n_tokens
+    inside = (usage > 0) & (usage < 1)
+    p = torch.where(inside, usage, torch.full_like(usage, 0.5))
+    bits = torch.where(inside, -(p * torch.log2(p) + (1 - p) * torch.log2(1 - p)), torch.zeros_like(p)).sum()
+    if isinstance(code, QuantizedCode):
+        bits = bits + entropy_bits(code.symbols, 2**code.bits) * valid.sum() / n_tokens
+    return bits
+
+
+def bits_per_pixel(
+    bits_per_token: float | torch.Tensor, token_grid: tuple[int, int], image_size: tuple[int, int]
+) -> float | torch.Tensor:
+    """Bits per image pixel: bits_per_token × (tokens per image) / (pixels per image).
+
+    ``token_grid`` (h, w): tokens per image along each axis (e.g. the latent grid divided by the patch
+    size); ``image_size`` (H, W): the image in pixels.
+    """
+    for name, pair in (("token_grid", token_grid), ("image_size", image_size)):
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ValueError(f"{name} must be a pair (height, width) of positive ints; got {pair!r}")
+        for value in pair:
+            check_positive_int(value, name)
+    return bits_per_token * (token_grid[0] * token_grid[1]) / (image_size[0] * image_size[1])
