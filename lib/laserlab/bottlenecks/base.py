@@ -9,11 +9,13 @@ in validation and in Lightning's sanity check, under autocast, and before the op
 gradients of the very batch it saw; updating a codebook there mixes states across the step and lets
 validation data into training state. So a training-mode ``forward`` only *stashes* what the update needs
 (sufficient statistics such as per-code counts and sums, and candidate vectors) and
-:meth:`Bottleneck.update` — called once after each ``optimizer.step()`` by the training loop or a
-Lightning callback (``on_train_batch_end``), e.g. through :func:`update_bottlenecks` — applies it in the
-bottleneck's own precision (float32 or float64), under ``no_grad``, outside autocast, synchronised across
-``torch.distributed`` ranks. Statistics from several forwards (gradient accumulation) are summed and
-applied by the one ``update`` after the step. Evaluation-mode forwards stash nothing.
+:meth:`Bottleneck.update` — called once after each ``optimizer.step()``, through
+:func:`update_bottlenecks` — applies it in the bottleneck's own precision (float32 or float64), under
+``no_grad``, outside autocast, synchronised across ``torch.distributed`` ranks. In Lightning the place is
+an ``optimizer_step`` override, after ``super().optimizer_step(...)``: it runs once per real step, also
+with ``accumulate_grad_batches > 1`` (``on_train_batch_end`` would also run after micro-batches).
+Statistics from several forwards (gradient accumulation) are summed and applied by the one ``update``
+after the step. Evaluation-mode forwards stash nothing.
 
 EMA codebooks fit this directly: the EMA *is* a running sufficient statistic, so forward accumulates the
 batch's per-code counts and sums, and ``update`` all-reduces them, folds them into the EMA buffers and

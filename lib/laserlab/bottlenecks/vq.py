@@ -320,7 +320,8 @@ class VectorQuantizer(Bottleneck):
                 quantized = selected.detach() + (x - x.detach())  # exact codeword value, identity gradient
             if self.project_out is not None:
                 quantized = self.project_out(quantized)
-            quantized = quantized.view(b, h, w, self.dim).permute(0, 3, 1, 2).contiguous().to(latent.dtype)
+            quantized = quantized.view(b, h, w, self.dim).permute(0, 3, 1, 2)
+            quantized = quantized.to(latent.dtype, memory_format=torch.contiguous_format, copy=True)
 
             counts = torch.bincount(indices, minlength=self.num_codes).to(x.dtype)
             if self.training:

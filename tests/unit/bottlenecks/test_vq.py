@@ -115,6 +115,7 @@ def test_training_forward_passes_gradients_and_a_finite_loss(
         latent = _latent(2, 6, 3, 5, seed=step, requires_grad=True)
         out = vq(latent)
         assert out.quantized.shape == latent.shape and out.quantized.dtype == latent.dtype
+        assert out.quantized.is_contiguous()
         assert out.codes.shape == (2, 3, 5) and out.codes.dtype == torch.long
         assert int(out.codes.min()) >= 0 and int(out.codes.max()) < 8
         assert out.loss.dim() == 0 and torch.isfinite(out.loss)
@@ -396,7 +397,7 @@ def test_autocast_latents_are_quantised_in_float32():
     latent = _latent(2, 4, 3, 3).bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = vq(latent)
-    assert out.quantized.dtype == torch.bfloat16
+    assert out.quantized.dtype == torch.bfloat16 and out.quantized.is_contiguous()
     assert torch.equal(out.codes, vq.encode_to_indices(latent.float()))
     assert out.loss.dtype == torch.float32
 
