@@ -1,5 +1,40 @@
-"""Bottleneck modules over :mod:`laserlab.sparse`; for now the patch-token helpers they share."""
+"""Bottlenecks between encoder and decoder: ``build("vq" | ..., **options)`` → a :class:`Bottleneck`.
 
+Every bottleneck takes a latent (B, dim, H, W) and returns a :class:`BottleneckOutput` (``quantized``,
+``loss``, ``codes``, ``stats``); non-gradient state (EMA codebooks, dictionaries, usage counters) changes
+only in :meth:`Bottleneck.update`, which the training loop calls after each optimiser step through
+:func:`update_bottlenecks`, synchronised across ``torch.distributed`` ranks (see
+:mod:`laserlab.bottlenecks.distributed`).
+"""
+
+from __future__ import annotations
+
+from .base import Bottleneck, BottleneckOutput, reset_optimizer_rows, update_bottlenecks
 from .patches import from_tokens, to_tokens, token_grid, token_map
+from .vq import VectorQuantizer
 
-__all__ = ["from_tokens", "to_tokens", "token_grid", "token_map"]
+BOTTLENECKS: dict[str, type[Bottleneck]] = {
+    "vq": VectorQuantizer,
+}
+
+
+def build(name: str, **options) -> Bottleneck:
+    """The bottleneck registered as ``name``, constructed with ``options`` (see its class)."""
+    if name not in BOTTLENECKS:
+        raise ValueError(f"bottleneck name must be one of {sorted(BOTTLENECKS)}; got {name!r}")
+    return BOTTLENECKS[name](**options)
+
+
+__all__ = [
+    "BOTTLENECKS",
+    "Bottleneck",
+    "BottleneckOutput",
+    "VectorQuantizer",
+    "build",
+    "from_tokens",
+    "reset_optimizer_rows",
+    "to_tokens",
+    "token_grid",
+    "token_map",
+    "update_bottlenecks",
+]
