@@ -30,6 +30,7 @@ hands it to a training loop; :meth:`LPIPS.freeze` takes it back.
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +216,43 @@ class LPIPS(nn.Module):
         """Project the heads onto w ≥ 0 (after every optimiser step while training)."""
         for head in self.heads:
             head.clamp_(min=0)
+
+    def load_lpips_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a state dict of the ``lpips`` package's ``LPIPS`` (e.g. a tune/scratch checkpoint).
+
+        Keys are mapped one by one: ``net.slice{k}.{i}.{param}`` → ``backbone.features.{i}.{param}``
+        (i is torchvision's index), ``lin{k}.model.1.weight`` (``model.0`` when saved without dropout) →
+        head k; ``scaling_layer.*`` (constants) and the ``lins.*`` aliases are skipped. Every backbone
+        parameter and head must be present and nothing else may be, or ``ValueError`` says which.
+        """
+        backbone, heads, unknown = {}, {}, []
+        for key, value in state.items():
+            if match := re.fullmatch(r"net\.slice\d+\.(\d+\..+)", key):
+                backbone[f"features.{match.group(1)}"] = value
+            elif match := re.fullmatch(r"lin(\d+)\.model\.[01]\.weight", key):
+                heads.setdefault(int(match.group(1)), []).append(value)
+            elif not key.startswith(("scaling_layer.", "lins.")):
+                unknown.append(key)
+        expected = set(self.backbone.state_dict())
+        missing = sorted(expected - set(backbone)) + [
+            f"lin{k}" for k in range(len(self.heads)) if k not in heads
+        ]
+        unknown += sorted(set(backbone) - expected) + [f"lin{k}" for k in heads if k >= len(self.heads)]
+        duplicated = [f"lin{k}" for k, values in heads.items() if len(values) > 1]
+        if missing or unknown or duplicated:
+            raise ValueError(
+                f"state is not an lpips LPIPS-{self.net} state dict: missing {missing}, "
+                f"unexpected {unknown}, heads given twice {duplicated}"
+            )
+        for k, head in enumerate(self.heads):
+            if heads[k][0].shape != head.shape:
+                raise ValueError(
+                    f"lin{k} must have shape {tuple(head.shape)}; got {tuple(heads[k][0].shape)}"
+                )
+        self.backbone.load_state_dict(backbone)
+        with torch.no_grad():
+            for k, head in enumerate(self.heads):
+                head.copy_(heads[k][0])
 
     def lin_state_dict(self) -> dict[str, torch.Tensor]:
         """The heads under upstream's keys ``lin{k}.model.1.weight`` (a file ``lin=`` and lpips accept)."""

@@ -218,6 +218,29 @@ def test_lin_state_dict_round_trips_through_a_file_and_the_lpips_package(tmp_pat
         assert torch.equal(upstream.state_dict()[f"lin{k}.model.1.weight"], head.detach())
 
 
+def test_lpips_checkpoints_load_with_an_explicit_key_mapping():
+    reference, ours = models("squeeze", "0.1")
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    state["lin2.model.1.weight"] = torch.rand_like(state["lin2.model.1.weight"])  # as after training
+    model = LPIPS("squeeze", weights=None, lin="uniform")
+    model.load_lpips_state_dict(state)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            model.backbone.state_dict().values(), ours.backbone.state_dict().values(), strict=True
+        )
+    )
+    assert torch.equal(model.heads[2].detach(), state["lin2.model.1.weight"])
+    assert torch.equal(model.heads[0].detach(), ours.heads[0].detach())
+    # Saved without dropout the heads sit at model.0: mapped too.
+    state = {k.replace("model.1", "model.0"): v for k, v in state.items() if not k.startswith("lins.")}
+    model.load_lpips_state_dict(state)
+    del state["net.slice3.6.expand3x3.bias"]
+    state["net.slice9.99.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match=r"missing \['features.6.expand3x3.bias'\].*'features.99.weight'"):
+        model.load_lpips_state_dict(state)
+
+
 def test_a_head_file_with_the_dropout_free_keys_is_rejected_not_silently_ignored(tmp_path):
     # lpips built with use_dropout=False names its convs lin{k}.model.0.weight; upstream's strict=False
     # load then leaves the heads random. We refuse.
