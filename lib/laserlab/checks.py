@@ -40,7 +40,7 @@ def check_images(
         if lo < low or hi > high:
             raise ValueError(
                 f"{name} must have values in [{low:g}, {high:g}] (laserlab images are floats in [0, 1]); "
-                f"got min {lo:.4g}, max {hi:.4g}"
+                f"got min {lo:.9g}, max {hi:.9g}"
             )
 
 
