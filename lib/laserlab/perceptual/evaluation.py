@@ -137,11 +137,6 @@ class JNDResult:
             for m in [_members(self.groups, g)]
         }
 
-    def oracle(self) -> JNDResult:
-        """The result of ranking pairs by the raters' own answers (distance = −same): a reference row."""
-        curve = jnd_average_precision(-self.same, self.same)
-        return JNDResult(curve.ap, curve, -self.same, self.same, self.groups)
-
 
 def _members(groups: list[str], group: str) -> torch.Tensor:
     return torch.tensor([g == group for g in groups], dtype=torch.bool)
