@@ -9,7 +9,8 @@ flatten LPIPS outputs and sorts along a length-1 axis, returning garbage; here e
 
 - **2AFC score** per triplet: 1 − judge if d0 < d1, judge if d1 < d0, 0.5 if d0 = d1 (judge = fraction
   of raters preferring p1); the dataset score is the mean. 1.0 = agrees with every rater; a random
-  distance scores 0.5; the human ceiling is below 1 when raters disagree.
+  distance scores 0.5; no distance beats siding with the raters' majority (``TwoAFCResult.oracle()``),
+  which is below 1 when raters disagree.
 - **JND mAP** (the paper's name for a single average precision): pairs sorted by increasing distance are
   predicted "same"; the fraction ``same`` is a soft positive label: TP = cumsum(same),
   FP = cumsum(1 − same), precision = TP / (TP + FP), recall = TP / Σ same; AP is the VOC all-point area
@@ -148,7 +149,8 @@ def evaluate_2afc(
     """2AFC score of ``distance`` on a dataset of :class:`~laserlab.data.twoafc.Triplet` items.
 
     d0 = distance(p0, ref), d1 = distance(p1, ref), in batches of ``batch_size`` triplets moved to
-    ``device`` (default: the module's device when ``distance`` is an ``nn.Module``, else the data's).
+    ``device`` (default: the module's device and dtype when ``distance`` is an ``nn.Module``, else the
+    data's).
     ``groups`` are taken from the dataset when it has them.
     """
     d0s, d1s, judges = [], [], []
@@ -194,10 +196,13 @@ def _distances(distance: Distance, comparisons, device, n: int) -> list[torch.Te
     # One call for all comparisons of a batch: fewer, larger kernels for network distances.
     images = torch.cat([a for a, _ in comparisons])
     reference = torch.cat([b for _, b in comparisons])
+    dtype = None
     if device is None and isinstance(distance, nn.Module):
-        device = next(itertools.chain(distance.parameters(), distance.buffers()), images).device
+        # A module's own device and dtype: an LPIPS in float64 on CUDA gets float64 CUDA batches.
+        state = next(itertools.chain(distance.parameters(), distance.buffers()), images)
+        device, dtype = state.device, state.dtype if state.is_floating_point() else None
     if device is not None:
-        images, reference = images.to(device), reference.to(device)
+        images, reference = images.to(device, dtype), reference.to(device, dtype)
     out = distance(images, reference)
     if not isinstance(out, torch.Tensor) or out.numel() != n * len(comparisons):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

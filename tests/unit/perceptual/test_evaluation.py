@@ -191,6 +191,9 @@ def test_lpips_modules_plug_in_and_groups_come_from_the_dataset():
     with torch.no_grad():
         expected = metric(torch.stack([data[i].p0 for i in range(3)]), torch.zeros(3, 3, 48, 48))
     assert torch.allclose(result.d0, expected.double(), atol=1e-7)
+    in_float64 = evaluate_2afc(metric.double(), data)  # batches follow the module's dtype
+    metric.float()
+    assert torch.allclose(in_float64.d0, result.d0, rtol=1e-5)
     pairs = [Pair(data[i].p0, data[i].p1, data[i].judge) for i in range(3)]
     jnd = evaluate_jnd(metric, pairs)
     assert jnd.distances.shape == (3,) and 0 <= jnd.ap <= 1
