@@ -21,6 +21,11 @@ Linear heads (``lin=``):
   feature differences over channels);
 - a path — a file in the same format, e.g. written from :meth:`LPIPS.lin_state_dict` after training.
 
+Outputs: ``forward(reconstruction, target)`` is the distance (B,), the contract every laserlab distortion
+module shares; :meth:`LPIPS.compare` returns an :class:`LPIPSOutput` with the per-layer terms and, for a
+module built with ``spatial=True``, the per-layer maps bilinearly upsampled (align_corners=False) to the
+input size. :meth:`LPIPS.load_lpips_state_dict` loads checkpoints of the ``lpips`` package.
+
 As a loss: ``forward(reconstruction, target)`` returns (B,) and gradients flow to the images, while the
 module stays frozen (no parameter requires grad) and in eval mode even when a parent calls ``.train()``
 — otherwise the lin heads' dropout would switch on and make the loss noisy. :meth:`LPIPS.unfreeze`
