@@ -283,17 +283,25 @@ class LPIPS(nn.Module):
                 f"LPIPS-{self.net} ({self.backbone.name}); got {tuple(target.shape[-2:])}"
             )
 
-    def _layer_maps(self, reconstruction: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor]:
-        """Per-layer head outputs (B, 1, H_l, W_l) at each tap's resolution."""
-        # One backbone pass over both batches: same per-image arithmetic, fewer and larger kernels.
-        x = torch.cat([reconstruction, target]) * 2 - 1
+    def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised taps of images (B, 3, H, W) in [0, 1]."""
+        x = images * 2 - 1
         if self.version == "0.1":
             x = (x - self.shift) / self.scale
-        maps = []
-        for features, head in zip(self.backbone(x), self.heads, strict=True):
-            f0, f1 = unit_normalize(features).chunk(2)
-            maps.append(F.conv2d(self.dropout((f0 - f1) ** 2), head))
-        return maps
+        return [unit_normalize(f) for f in self.backbone(x)]
+
+    def _layer_maps(self, reconstruction: torch.Tensor, target: torch.Tensor) -> list[torch.Tensor]:
+        """Per-layer head outputs (B, 1, H_l, W_l) at each tap's resolution."""
+        if torch.is_grad_enabled() and reconstruction.requires_grad != target.requires_grad:
+            # A loss: one pass per side, so the backward pass runs through the backbone for one side only.
+            pairs = zip(self._features(reconstruction), self._features(target), strict=True)
+        else:
+            # A metric: one pass over both batches, the same arithmetic in fewer and larger kernels.
+            pairs = (f.chunk(2) for f in self._features(torch.cat([reconstruction, target])))
+        return [
+            F.conv2d(self.dropout((f0 - f1) ** 2), head)
+            for (f0, f1), head in zip(pairs, self.heads, strict=True)
+        ]
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """LPIPS distance per image pair, (B,), for images (B, 3, H, W) in [0, 1]."""

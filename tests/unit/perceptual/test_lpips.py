@@ -79,6 +79,17 @@ def test_totals_and_every_layer_match_the_lpips_package(net, version):
 
 
 @pytest.mark.parametrize("net", ["alex", "squeeze"])
+def test_gradients_to_the_reconstruction_match_the_package(net):
+    reference, ours = models(net, "0.1")
+    a, b = pair((2, 3, 64, 72), 11)
+    x, y = a.clone().requires_grad_(True), a.clone().requires_grad_(True)
+    reference(x, b, normalize=True).sum().backward()  # lpips' own [0, 1] path
+    ours(y, b).sum().backward()
+    assert torch.allclose(y.grad, x.grad, rtol=0, atol=1e-7)
+    assert x.grad.abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("net", ["alex", "squeeze"])
 def test_float64_matches_the_package_in_float64(net):
     reference, ours = models(net, "0.1")
     reference, ours = reference.double(), ours.double()
