@@ -42,11 +42,11 @@ def check_images(
     check_finite(x, name)
     if value_range is not None and x.numel():
         low, high = value_range
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = float(x.detach().min()), float(x.detach().max())  # detached: no warning for loss inputs
         if lo < low or hi > high:
             raise ValueError(
                 f"{name} must have values in [{low:g}, {high:g}] (laserlab images are floats in [0, 1]); "
-                f"got min {lo:.4g}, max {hi:.4g}"
+                f"got min {lo:.9g}, max {hi:.9g}"
             )
 
 

@@ -2,7 +2,8 @@
 
 Every dataset yields float32 images (3, H, W) in [0, 1]. ``samples`` works offline (crops of bundled
 photographs, train/test split by source image); ``folder`` reads any directory of images; the torchvision
-sets download into ``data/``. ``ImageDataModule`` (Lightning) lives in :mod:`laserlab.data.datamodule`.
+sets download into ``data/``. ``ImageDataModule`` (Lightning) lives in :mod:`laserlab.data.datamodule`;
+perceptual judgements (BAPPS 2AFC/JND, synthetic triplets and pairs) in :mod:`laserlab.data.twoafc`.
 """
 
 from __future__ import annotations

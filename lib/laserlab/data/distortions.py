@@ -55,7 +55,8 @@ def _separable(images: torch.Tensor, kernel_y: torch.Tensor, kernel_x: torch.Ten
     ry, rx = kernel_y.numel() // 2, kernel_x.numel() // 2
     x = F.pad(images, (rx, rx, ry, ry), mode="replicate")
     x = F.conv2d(x, kernel_y.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return F.conv2d(x, kernel_x.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.conv2d(x, kernel_x.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return x.clamp_(0.0, 1.0)  # the kernels sum to 1 only up to rounding: white can come out as 1 + 1e-7
 
 
 def motion_blur(images: torch.Tensor, length: float, *, seed: int = 0) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Matplotlib figures. Every function returns a ``Figure`` and draws into ``ax`` when one is given."""
 
 from .images import image_grid
+from .perceptual import distance_maps, learning_curve, score_table
 
-__all__ = ["image_grid"]
+__all__ = ["distance_maps", "image_grid", "learning_curve", "score_table"]

@@ -46,3 +46,10 @@ def test_bad_input():
         distort(torch.rand(1, 3, 8, 8) * 2, "jpeg", 50)
     with pytest.raises(ValueError, match="strength must be a finite number"):
         distort(torch.rand(1, 3, 8, 8), "jpeg", float("nan"))
+
+
+@pytest.mark.parametrize("name", ["gaussian_blur", "motion_blur"])
+def test_blurring_white_stays_in_range(name):
+    white = torch.ones(1, 3, 16, 16)
+    for strength in DISTORTIONS[name].sweep:  # motion blur over 11 pixels used to give 1 + 1.2e-7
+        assert float(distort(white, name, strength).max()) <= 1.0
