@@ -652,7 +652,7 @@ def _check_image_pair(image_a, image_b) -> bool:
         check_float_tensor(image, name)
         if image.dim() not in (3, 4):
             raise ValueError(f"{name} must have shape (3, H, W) or (B, 3, H, W); got {tuple(image.shape)}")
-        check_images(image if image.dim() == 4 else image.unsqueeze(0), name)
+        check_images((image if image.dim() == 4 else image.unsqueeze(0)).detach(), name)
     check_same_shape(image_a, image_b, "image_a", "image_b")
     return image_a.dim() == 4
 
@@ -818,8 +818,8 @@ class WassersteinDistortion(nn.Module):
         )
 
     def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        check_images(reconstruction, "reconstruction")
-        check_images(target, "target")
+        check_images(reconstruction.detach(), "reconstruction")
+        check_images(target.detach(), "target")
         check_same_shape(reconstruction, target, "reconstruction", "target")
         if self.network is None:
             features_a, features_b = [reconstruction], [target]
