@@ -441,7 +441,7 @@ def _distortion(
     """
     weights = _sigma_weights(log2_sigma, num_levels)
     channels = features_a.shape[1]
-    track = torch.is_grad_enabled()
+    track = torch.is_grad_enabled() and (features_a.requires_grad or features_b.requires_grad)
     sums: list[torch.Tensor | int] = [0] * (num_levels + 1)
     maps: list[list[torch.Tensor]] = [[] for _ in range(num_levels + 1)]
     step = channels if keep else _channel_chunk(features_a)

@@ -507,6 +507,20 @@ def test_multi_validation_and_edge_cases():
     multi_wasserstein_distortion([torch.randn(2, 8, 8)], [torch.randn(2, 8, 8)], torch.full((32, 32), 6.0))
 
 
+def test_batched_multi_with_per_sample_sigma_equals_per_sample_calls():
+    g = torch.Generator().manual_seed(8)
+    a = [torch.randn(2, 3, 24, 24, generator=g), torch.randn(2, 6, 12, 12, generator=g)]
+    b = [torch.randn(2, 3, 24, 24, generator=g), torch.randn(2, 6, 12, 12, generator=g)]
+    sigmas = torch.rand(2, 24, 24, generator=g) * 4
+    batched = multi_wasserstein_distortion(a, b, sigmas)
+    assert batched.shape == (2,)
+    for i in range(2):
+        single = multi_wasserstein_distortion([x[i] for x in a], [y[i] for y in b], sigmas[i])
+        torch.testing.assert_close(batched[i], single, rtol=1e-6, atol=0)
+    with pytest.raises(ValueError, match=r"must all be \(C, H, W\) or all \(B, C, H, W\)"):
+        multi_wasserstein_distortion([a[0], b[1][0]], [b[0], a[1][0]], sigmas)
+
+
 @pytest.mark.parametrize(
     ("size_in", "size_out"),
     [((64, 64), (32, 32)), ((64, 64), (16, 16)), ((224, 224), (14, 14)), ((37, 53), (19, 27)),
@@ -591,6 +605,8 @@ def test_vgg16_distortion_identical_images_batched_and_errors(vgg, monkeypatch):
     assert inter.log2_sigmas[5].max().item() == pytest.approx(0.0)  # relu5_3 at 4×4: shift −4 clamps sigma 3
     with pytest.raises(ValueError, match="values in \\[0, 1\\]"):
         vgg16_wasserstein_distortion(image * 2, image, sigma, weights=None)
+    with pytest.raises(TypeError, match="move the network with"):
+        vgg16_features(other.double(), vgg)
     with pytest.raises(ValueError, match="large enough for VGG-16 at all 3 scales"):
         vgg16_wasserstein_distortion(torch.rand(3, 60, 60), torch.rand(3, 60, 60), sigma, weights=None)
 
