@@ -56,7 +56,7 @@ def _lower_limit_grad_(grad: torch.Tensor, inactive: torch.Tensor) -> torch.Tens
 
 def _safe_sqrt_slope(root: torch.Tensor, limit: float) -> torch.Tensor:
     """Derivative of ``safe_sqrt`` at x = root²: min(0.5 / sqrt(x), limit), exactly ``limit`` at x = 0."""
-    return torch.clamp(0.5 / root, max=limit)
+    return (0.5 / root).clamp_(max=limit)
 
 
 class _LowerLimit(torch.autograd.Function):
@@ -406,9 +406,9 @@ _CHUNK_BYTES = 4 << 20
 
 
 def _channel_chunk(features: torch.Tensor) -> int:
-    """Channels per chunk: on CPU, so that a full-resolution chunk stays around 4 MiB (cache-sized, and
-    below glibc's mmap threshold, so its temporaries are recycled instead of page-faulted in anew);
-    all channels at once on accelerators."""
+    """Channels per chunk: on CPU, so that a full-resolution chunk stays around 4 MiB, cache-sized and
+    small enough for the allocator to recycle its temporaries instead of mapping fresh pages for every
+    one (page faults cost more than the arithmetic); all channels at once on accelerators."""
     if features.device.type != "cpu":
         return features.shape[1]
     plane = features.shape[0] * features.shape[2] * features.shape[3] * features.element_size()
