@@ -1,7 +1,16 @@
 import pytest
 import torch
 
+from laserlab.bench import threads
 from laserlab.data.resample import shuffle_region
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors gain nothing from intra-op threads, and on a shared, loaded machine their spin-waits
+    make these tests an order of magnitude slower."""
+    with threads(1):
+        yield
 
 
 def test_shuffles_patches_inside_the_box_only():

@@ -3,8 +3,17 @@ import math
 import pytest
 import torch
 
+from laserlab.bench import threads
 from laserlab.perceptual import sigma
 from laserlab.perceptual.wasserstein import wasserstein_distortion
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors gain nothing from intra-op threads, and on a shared, loaded machine their spin-waits
+    make these tests an order of magnitude slower."""
+    with threads(1):
+        yield
 
 
 def test_constant():

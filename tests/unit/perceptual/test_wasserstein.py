@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from laserlab import usage
+from laserlab.bench import threads
 from laserlab.perceptual import backbones
 from laserlab.perceptual.wasserstein import (
     IMAGENET_MEAN,
@@ -26,6 +27,15 @@ from laserlab.perceptual.wasserstein import (
     vgg16_wasserstein_distortion,
     wasserstein_distortion,
 )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors gain nothing from intra-op threads, and on a shared, loaded machine their spin-waits
+    make these tests an order of magnitude slower."""
+    with threads(1):
+        yield
+
 
 FIXTURE = Path(os.environ.get("LASERLAB_FIXTURES_DIR") or Path(__file__).parents[2] / "fixtures")
 SINGLE_CASES = ["a", "b", "e", "f", "f2"]

@@ -1,15 +1,20 @@
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
+from laserlab.bench import threads
 from laserlab.perceptual import sigma
 from laserlab.perceptual.wasserstein import wasserstein_distortion
 from laserlab.viz import sigma_maps, wasserstein_levels
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors gain nothing from intra-op threads, and on a shared, loaded machine their spin-waits
+    make these tests an order of magnitude slower."""
+    with threads(1):
+        yield
 
 
 def _pixels(fig) -> np.ndarray:

@@ -1,13 +1,18 @@
-import matplotlib
-
-matplotlib.use("Agg")
-
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from laserlab.bench import threads
 from laserlab.widgets import sigma_explorer, sigma_explorer_figure
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors gain nothing from intra-op threads, and on a shared, loaded machine their spin-waits
+    make these tests an order of magnitude slower."""
+    with threads(1):
+        yield
 
 
 def _find(container, kind, description=None):
