@@ -2,5 +2,6 @@
 
 from .images import image_grid
 from .perceptual import distance_maps, learning_curve, score_table
+from .sigma import sigma_maps, wasserstein_levels
 
-__all__ = ["distance_maps", "image_grid", "learning_curve", "score_table"]
+__all__ = ["distance_maps", "image_grid", "learning_curve", "score_table", "sigma_maps", "wasserstein_levels"]
