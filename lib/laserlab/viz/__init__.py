@@ -1,7 +1,24 @@
 """Matplotlib figures. Every function returns a ``Figure`` and draws into ``ax`` when one is given."""
 
+from .codes import channel_slices, code_map, code_strength_map, pixel_map, usage_histogram
+from .embeddings import codebook_embedding, coherence_matrix, distance_histogram
 from .images import image_grid
 from .perceptual import distance_maps, learning_curve, score_table
 from .sigma import sigma_maps, wasserstein_levels
 
-__all__ = ["distance_maps", "image_grid", "learning_curve", "score_table", "sigma_maps", "wasserstein_levels"]
+__all__ = [
+    "channel_slices",
+    "code_map",
+    "code_strength_map",
+    "codebook_embedding",
+    "coherence_matrix",
+    "distance_histogram",
+    "distance_maps",
+    "image_grid",
+    "learning_curve",
+    "pixel_map",
+    "score_table",
+    "sigma_maps",
+    "usage_histogram",
+    "wasserstein_levels",
+]

@@ -87,7 +87,11 @@ def sigma_explorer(
 ) -> widgets.VBox:
     """Interactive :func:`sigma_explorer_figure`: a toggle for the map kind, a log2 σ slider (constant
     map) and fixation-row, fixation-column and radius sliders (foveated map). Every change redraws the
-    figure (a PNG in an ``Image`` widget, so it also works without a live kernel view) and the value."""
+    figure (a PNG in an ``Image`` widget, so it also works without a live kernel view) and the value.
+
+    The returned box exposes ``controls`` (dict: "mode", "log2_sigma", "row", "column", "radius"),
+    ``readout`` (HTML) and ``picture`` (Image) for scripted use.
+    """
     _check_pair(image_a, image_b)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
@@ -138,7 +142,7 @@ def sigma_explorer(
     for control in controls.values():
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox(
+    box = widgets.VBox(
         [
             widgets.HBox([controls["mode"], controls["log2_sigma"]]),
             widgets.HBox([controls["row"], controls["column"], controls["radius"]]),
@@ -146,3 +150,5 @@ def sigma_explorer(
             picture,
         ]
     )
+    box.controls, box.readout, box.picture = controls, value, picture
+    return box

@@ -77,3 +77,11 @@ def test_static_figure_and_validation(pair):
         sigma_explorer(pair[0][None], pair[1][None])
     with pytest.raises(ValueError, match="image_b must have values in"):
         sigma_explorer_figure(pair[0], pair[1] + 2)
+
+
+def test_controls_are_exposed(pair):
+    explorer = sigma_explorer(*pair, num_levels=3)
+    assert set(explorer.controls) == {"mode", "log2_sigma", "row", "column", "radius"}
+    before = explorer.picture.value
+    explorer.controls["log2_sigma"].value = 1.0
+    assert explorer.picture.value != before and "Wasserstein Distortion" in explorer.readout.value

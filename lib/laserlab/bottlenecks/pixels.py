@@ -1,0 +1,105 @@
+"""Bottlenecks applied straight to image pixels: every p×p patch is one token (no encoder).
+
+The simplest place to look at what a codebook or dictionary learned, and what sparsity buys: the explorers in
+:mod:`laserlab.widgets` and notebook 06 code images this way.
+
+- :func:`patch_latent` / :func:`from_patch_latent`: images (B, C, H, W) ↔ a latent (B, C·p², h, w) whose
+  (C·p²,) vectors are the patch tokens of :mod:`~laserlab.bottlenecks.patches` (so a
+  :class:`~laserlab.bottlenecks.vq.VectorQuantizer` of dim C·p² quantises patches).
+- :func:`sparse_code_images`: OMP or matching pursuit of every patch over a dictionary, coefficients
+  quantised to ``value_bits``, the decoded images and the rate in bits per pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..checks import check_float_tensor, check_positive_int
+from ..sparse.omp import matching_pursuit, omp
+from ..sparse.rate import QuantizedCode, bits_per_pixel, quantize_values, sparse_bits_per_token
+from .patches import from_tokens, to_tokens, token_grid
+
+SOLVERS = ("omp", "mp")
+
+
+def patch_latent(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """(B, C, H, W) → (B, C·p², h, w): channel k at grid cell (r, q) is element k of that patch's token."""
+    batch, rows, cols = token_grid(images.shape, patch_size)
+    tokens = to_tokens(images, patch_size)
+    return tokens.reshape(batch, rows, cols, -1).permute(0, 3, 1, 2).contiguous()
+
+
+def from_patch_latent(
+    latent: torch.Tensor, patch_size: int, shape: tuple[int, ...] | torch.Size
+) -> torch.Tensor:
+    """The images of ``shape`` (B, C, H, W) from a patch latent (B, C·p², h, w): inverse of patch_latent."""
+    if not isinstance(latent, torch.Tensor) or latent.dim() != 4:
+        got = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
+        raise ValueError(f"latent must have shape (B, C·p², h, w); got {got}")
+    tokens = latent.permute(0, 2, 3, 1).reshape(-1, latent.shape[1])
+    return from_tokens(tokens, patch_size, shape)
+
+
+@dataclass
+class PixelSparseCode:
+    """Images coded patch by patch with a sparse code.
+
+    ``code``: the :class:`~laserlab.sparse.rate.QuantizedCode` of the N = B·h·w patch tokens (token order of
+    :mod:`~laserlab.bottlenecks.patches`); ``reconstruction`` (B, C, H, W): the decoded images (dequantised
+    coefficients), not clamped; ``bits_per_token``: fixed rate log2 C(K, S) + S·value_bits;
+    ``bits_per_pixel``: that rate per image pixel; ``patch_size``.
+    """
+
+    code: QuantizedCode
+    reconstruction: torch.Tensor
+    bits_per_token: float
+    bits_per_pixel: float
+    patch_size: int
+
+
+@torch.no_grad()
+def sparse_code_images(
+    images: torch.Tensor,
+    dictionary: torch.Tensor,
+    *,
+    patch_size: int,
+    sparsity: int,
+    solver: str = "omp",
+    value_bits: int = 8,
+) -> PixelSparseCode:
+    """Code each p×p patch of ``images`` (B, C, H, W) over ``dictionary`` (K, C·p²) with ``solver``
+    ("omp": :func:`~laserlab.sparse.omp.omp`, "mp": :func:`~laserlab.sparse.omp.matching_pursuit`) at
+    ``sparsity`` S atoms, quantise the coefficients to ``value_bits`` bits
+    (:func:`~laserlab.sparse.rate.quantize_values`) and decode."""
+    check_float_tensor(images, "images")
+    check_float_tensor(dictionary, "dictionary")
+    check_positive_int(patch_size, "patch_size")
+    check_positive_int(sparsity, "sparsity")
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (B, C, H, W); got {tuple(images.shape)}")
+    width = images.shape[1] * patch_size**2
+    if dictionary.dim() != 2 or dictionary.shape[1] != width:
+        raise ValueError(
+            f"dictionary must have shape (K, C·p²) = (K, {width}) for {images.shape[1]} channels and "
+            f"patch_size {patch_size}; got {tuple(dictionary.shape)}"
+        )
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
+    num_atoms = dictionary.shape[0]
+    if sparsity > num_atoms:
+        raise ValueError(f"sparsity must be at most the number of atoms K = {num_atoms}; got {sparsity}")
+    tokens = to_tokens(images.to(dictionary.dtype), patch_size)
+    coder = omp if solver == "omp" else matching_pursuit
+    quantized = quantize_values(coder(tokens, dictionary, sparsity=sparsity), value_bits)
+    reconstruction = from_tokens(quantized.reconstruct(dictionary), patch_size, images.shape)
+    _, rows, cols = token_grid(images.shape, patch_size)
+    rate = sparse_bits_per_token(num_atoms, sparsity, value_bits=value_bits)
+    return PixelSparseCode(
+        code=quantized,
+        reconstruction=reconstruction,
+        bits_per_token=rate,
+        bits_per_pixel=float(bits_per_pixel(rate, (rows, cols), tuple(images.shape[-2:]))),
+        patch_size=patch_size,
+    )
