@@ -67,6 +67,14 @@ class Row:
         return asdict(self)
 
 
+@dataclass
+class Comparison:
+    """What :func:`compare` returns: the table rows and the fitted codebooks/dictionaries per fit set."""
+
+    rows: list[Row]
+    fitted: dict[str, Fitted]
+
+
 def sample_tokens(tokens: torch.Tensor, count: int | None, *, seed: int) -> torch.Tensor:
     """At most ``count`` rows of ``tokens`` drawn without replacement (all of them when ``count`` is None)."""
     if count is None or tokens.shape[0] <= count:
@@ -204,25 +212,26 @@ def compare(
     ksvd_iterations: int = 10,
     max_tokens: int | None = 50_000,
     seed: int = 0,
-) -> list[Row]:
+) -> Comparison:
     """VQ, MP and OMP on the p×p tokens of ``test_images``, fitted on each entry of ``fit_images``.
 
     ``fit_images`` maps a label (e.g. "train", "test (in-sample)") to the images the codebook and the
-    dictionaries are fitted on. Returns one row per (fit set, method, sparsity), VQ with ``num_atoms``
+    dictionaries are fitted on. The rows: one per (fit set, method, sparsity), VQ with ``num_atoms``
     codewords and with each size in ``vq_sizes``.
     """
     sparsities = list(sparsities)
-    rows = []
+    rows, fits = [], {}
     for label, images in fit_images.items():
         fitted = fit(
             images, patch_size=patch_size, num_atoms=num_atoms, sparsities=sparsities,
             vq_sizes=list(vq_sizes), kmeans_iterations=kmeans_iterations, ksvd_iterations=ksvd_iterations,
             max_tokens=max_tokens, seed=seed,
         )  # fmt: skip
+        fits[label] = fitted
         options = dict(patch_size=patch_size, value_bits=value_bits, fitted_on=label)
         for size in sorted(fitted.codebooks):
             rows.append(evaluate(test_images, fitted, method="vq", num_codes=size, **options)[0])
         for method in ("mp", "omp"):
             for sparsity in sparsities:
                 rows.append(evaluate(test_images, fitted, method=method, sparsity=sparsity, **options)[0])
-    return rows
+    return Comparison(rows=rows, fitted=fits)

@@ -1,6 +1,6 @@
 """Matplotlib figures. Every function returns a ``Figure`` and draws into ``ax`` when one is given."""
 
-from .codes import channel_slices, code_map, code_strength_map, pixel_map, usage_histogram
+from .codes import channel_slices, code_map, code_strength_map, pixel_map, rate_distortion, usage_histogram
 from .embeddings import codebook_embedding, coherence_matrix, distance_histogram
 from .images import image_grid
 from .perceptual import distance_maps, learning_curve, score_table
@@ -17,6 +17,7 @@ __all__ = [
     "image_grid",
     "learning_curve",
     "pixel_map",
+    "rate_distortion",
     "score_table",
     "sigma_maps",
     "usage_histogram",

@@ -23,7 +23,7 @@ def pixel_rows():
     return pixels.compare(
         {"train": train, "test (in-sample)": test}, test, patch_size=1, num_atoms=8, sparsities=[1, 2, 3, 4],
         vq_sizes=[64], kmeans_iterations=5, ksvd_iterations=3,
-    )  # fmt: skip
+    ).rows  # fmt: skip
 
 
 def _row(rows, method, sparsity=1, fitted_on="train", num_atoms=8):
