@@ -1,11 +1,18 @@
 """Lightning wrapper around :func:`laserlab.data.dataset`: train loader on ``split="train"``,
-validation and test loaders on ``split="test"``."""
+validation and test loaders on ``split="test"``.
+
+The training order is a function of (seed, epoch) only — a ``DistributedSampler`` over this process's
+share of the ranks, reshuffled by ``set_epoch`` (Lightning calls it each epoch) — so a run resumed from a
+checkpoint sees the batches the uninterrupted run would have seen, and under DDP each rank gets its own
+disjoint share. Every loader has its own seeded generator, so creating one draws nothing from torch's
+global random state.
+"""
 
 from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from . import dataset
 
@@ -35,18 +42,27 @@ class ImageDataModule(L.LightningDataModule):
             self.test_set = dataset(self.name, split="test", **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = DistributedSampler(
+            self.train_set, num_replicas=replicas, rank=rank, shuffle=True, seed=self.seed, drop_last=True
+        )
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
+            sampler=sampler,
+            generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
-            drop_last=len(self.train_set) >= self.batch_size,
+            drop_last=len(sampler) >= self.batch_size,
         )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.test_set, batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(
+            self.test_set,
+            batch_size=self.batch_size,
+            generator=torch.Generator().manual_seed(self.seed),
+            num_workers=self.num_workers,
+        )
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
