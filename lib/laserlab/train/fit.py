@@ -8,9 +8,9 @@ next version, :meth:`FitResult.history` merges them).
 **Exact resume.** With ``resume`` (default) and an existing ``last.ckpt``, training continues from it
 (``ckpt_path="last"``). The data order depends only on (seed, epoch), checkpoints carry the random
 states, and CPU kernels run deterministically, so a run killed at any point and resumed ends with the
-same weights and metrics as an uninterrupted one, bit for bit on CPU. Lightning cannot resume a
-plain DataLoader in mid-epoch, so checkpoints are taken at epoch ends; a kill loses at most the work
-since the last one.
+same weights and metrics as an uninterrupted one, bit for bit on CPU. The training loader resumes at
+epoch granularity (:class:`laserlab.data.datamodule.ResumableLoader`), so checkpoints are taken at epoch
+ends; a kill loses at most the work since the last one.
 
 **Distributed.** ``trainer.strategy="ddp"`` with ``devices``/``num_nodes`` uses Lightning's DDP; each rank
 trains on its own share of every epoch, gradients are averaged by DDP and the bottlenecks' non-gradient
@@ -128,6 +128,7 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
         check_val_every_n_epoch=t.check_val_every_n_epoch,
         limit_val_batches=t.limit_val_batches,
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # ImageDataModule shards the training data per rank itself
         gradient_clip_val=t.gradient_clip_val,
         accumulate_grad_batches=t.accumulate_grad_batches,
         default_root_dir=output,

@@ -150,9 +150,11 @@ class AutoencoderModule(L.LightningModule):
 
     # ---------------------------------------------------------------- exact resume
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # plain containers and tensors only, so the checkpoint loads with torch.load(weights_only=True)
+        kind, keys, position, has_gauss, cached_gauss = np.random.get_state()
         checkpoint["laserlab_rng"] = {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gauss),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -162,7 +164,8 @@ class AutoencoderModule(L.LightningModule):
         if states is None:
             return
         random.setstate(states["python"])
-        np.random.set_state(states["numpy"])
+        kind, keys, position, has_gauss, cached_gauss = states["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached_gauss))
         torch.set_rng_state(states["torch"])
         if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(states["cuda"])
