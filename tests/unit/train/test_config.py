@@ -78,3 +78,15 @@ def test_images_outside_unit_range_are_rejected():
     module = AutoencoderModule(config())
     with pytest.raises(ValueError, match=r"validation batch 0 .* must have values in \[0, 1\]"):
         module.validation_step(torch.rand(2, 3, 8, 8) * 255, 0)
+
+
+def test_cli_train_reports_config_errors_in_one_line(tmp_path, capsys):
+    from laserlab.cli import main
+
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "output_dir: out\nmodel: {name: autoencoder, bottleneck: {name: vq, num_codes: 8}}\nloss: {mss: 1}\n"
+    )
+    assert main(["train", "--config", str(path)]) == 2
+    assert "unknown loss name(s) ['mss']; valid names:" in capsys.readouterr().err

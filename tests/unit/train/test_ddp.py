@@ -1,4 +1,4 @@
-"""``strategy="ddp"`` on 2 CPU processes (gloo): every rank ends with the same weights and bottleneck state."""
+"""``strategy="ddp"`` on 2 CPU processes (gloo): every rank ends with the same weights and codebooks."""
 
 import json
 import os
