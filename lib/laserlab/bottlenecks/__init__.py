@@ -1,4 +1,4 @@
-"""Bottlenecks between encoder and decoder: ``build("vq" | ..., **options)`` → a :class:`Bottleneck`.
+"""Bottlenecks between encoder and decoder: ``build("vq" | "dictionary", **options)`` → a :class:`Bottleneck`.
 
 Every bottleneck takes a latent (B, dim, H, W) and returns a :class:`BottleneckOutput` (``quantized``,
 ``loss``, ``codes``, ``stats``); non-gradient state (EMA codebooks, dictionaries, usage counters) changes
@@ -10,11 +10,13 @@ only in :meth:`Bottleneck.update`, which the training loop calls after each opti
 from __future__ import annotations
 
 from .base import Bottleneck, BottleneckOutput, reset_optimizer_rows, update_bottlenecks
+from .dictionary import DictionaryBottleneck, DictionaryCode
 from .patches import from_tokens, to_tokens, token_grid, token_map
 from .vq import VectorQuantizer
 
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
     "vq": VectorQuantizer,
+    "dictionary": DictionaryBottleneck,
 }
 
 
@@ -29,6 +31,8 @@ __all__ = [
     "BOTTLENECKS",
     "Bottleneck",
     "BottleneckOutput",
+    "DictionaryBottleneck",
+    "DictionaryCode",
     "VectorQuantizer",
     "build",
     "from_tokens",

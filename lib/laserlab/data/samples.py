@@ -94,6 +94,8 @@ def load_source(name: str, *, short_side: int | None = 256) -> torch.Tensor:
     if short_side is not None and (not isinstance(short_side, int) or short_side < 1):
         raise ValueError(f"short_side must be a positive int or None; got {short_side!r}")
     image = Image.fromarray(_load_raw(name)).convert("RGB")
+    origin = next(s.origin for s in SOURCES if s.name == name)
+    usage.record("data", f"samples/{name}", f"bundled photograph ({origin})")
     if short_side is not None:
         scale = short_side / min(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))

@@ -174,6 +174,21 @@ class Backbone(nn.Module):
         return outputs
 
 
+def _torchvision_feature_init(name: str, features: nn.Sequential) -> None:
+    """Initialise the feature convolutions as torchvision's constructors do (the feature layers only)."""
+    for module in features.modules():
+        if not isinstance(module, nn.Conv2d):
+            continue
+        if name == "vgg16":
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+        elif name == "squeezenet1_1":
+            nn.init.kaiming_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        else:  # AlexNet keeps PyTorch's default initialisation
+            module.reset_parameters()
+
+
 def backbone(name: str, *, weights: str | Path | None = "imagenet", pooling: str = "max") -> Backbone:
     """Build ``name`` ("vgg16", "alexnet" or "squeezenet1_1") with ``weights`` (see module docstring).
 
@@ -189,7 +204,10 @@ def backbone(name: str, *, weights: str | Path | None = "imagenet", pooling: str
     if pooling == "avg" and name != "vgg16":
         raise ValueError(f"pooling='avg' is defined for vgg16 only; got it for {name!r}")
     spec = SPECS[name]
-    model = getattr(torchvision.models, spec.constructor)(weights=None)
+    # Built on the meta device: the classifier (100 M parameters for VGG-16) is never materialised, which
+    # saves ~1.7 s per VGG-16; only the feature layers up to the last tap get real storage.
+    with torch.device("meta"):
+        model = getattr(torchvision.models, spec.constructor)(weights=None)
     if weights is None:
         source = "random init (weights=None requested)"
         usage.record(
@@ -207,7 +225,7 @@ def backbone(name: str, *, weights: str | Path | None = "imagenet", pooling: str
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
         try:
-            model.load_state_dict(state)
+            model.load_state_dict(state, assign=True)  # checks every key and shape of the whole model
         except RuntimeError as error:
             raise ValueError(
                 f"weights file {path} is not a torchvision {spec.constructor} state dict ({error})"
@@ -216,6 +234,9 @@ def backbone(name: str, *, weights: str | Path | None = "imagenet", pooling: str
         usage.record("weights", f"{name} backbone", source)
     last = max(spec.taps)
     features = nn.Sequential(*list(model.features.children())[: last + 1])
+    if weights is None:
+        features.to_empty(device="cpu")
+        _torchvision_feature_init(name, features)
     if pooling == "avg":
         for index, module in enumerate(features):
             if isinstance(module, nn.MaxPool2d):

@@ -65,3 +65,11 @@ def test_bad_arguments_name_the_argument(kwargs, message):
 def test_unknown_name_lists_known_ones():
     with pytest.raises(ValueError, match=r"\['celeba', 'cifar10', 'folder', 'imagenette', 'samples'\]"):
         dataset("kodak")
+
+
+def test_load_source_is_recorded_for_provenance():
+    from laserlab import usage
+
+    usage.clear()
+    load_source("coffee", short_side=32)
+    assert [(r.kind, r.name, r.substituted) for r in usage.records()] == [("data", "samples/coffee", False)]
