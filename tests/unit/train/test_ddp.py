@@ -1,4 +1,4 @@
-"""``strategy="ddp"`` on 2 CPU processes (gloo): every rank ends with the same weights and codebooks."""
+"""``strategy="ddp"`` on 2 CPU processes (gloo): every rank ends with the same weights, codebook or dictionary."""
 
 import json
 import os
@@ -14,6 +14,9 @@ SCRIPT = Path(__file__).with_name("run_fit.py")
 MODEL = {"name": "autoencoder", "latent_dim": 8, "width": 16, "downsample": 2, "num_residual_blocks": 1}
 BOTTLENECKS = {
     "vq": {"name": "vq", "num_codes": 16, "ema_decay": 0.9, "kmeans_init": True, "dead_code_threshold": 0.5},
+    "dl_gradient": {"name": "dictionary", "num_atoms": 16, "sparsity": 2},
+    "dl_online": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update": "online"},
+    "ksvd": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update": "ksvd", "patch_size": 2},
 }
 
 
@@ -57,3 +60,4 @@ def test_ddp_ranks_end_identical(tmp_path, kind):
         assert torch.equal(value, states[1][key]), key
     codebook = "bottleneck.codebook" if kind == "vq" else "bottleneck.dictionary"
     assert codebook in states[0]
+    assert int(states[0]["bottleneck.update_steps"]) == 4  # the post-step update ran once per step
