@@ -20,7 +20,10 @@ def config(**changes):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model": {**MODEL, "bottleneck": {"name": "fsq"}}}, r"model.bottleneck.name must be one of \['vq'"),
+        (
+            {"model": {**MODEL, "bottleneck": {"name": "fsq"}}},
+            r"model.bottleneck.name must be one of \['dictionary', 'vq'\]",
+        ),
         ({"model": {**MODEL, "name": "vae"}}, r"model.name must be one of \['autoencoder', 'hierarchical'\]"),
         (
             {"loss": {"mse": 1.0, "perceptual": 1.0}},
