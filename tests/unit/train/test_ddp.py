@@ -1,4 +1,4 @@
-"""``strategy="ddp"`` on 2 CPU processes (gloo): all ranks end with equal weights and codebook or dictionary."""
+"""DDP on 2 CPU processes (gloo): all ranks end with equal weights and codebook or dictionary."""
 
 import json
 import os
