@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -61,3 +63,15 @@ def test_build_model_errors_list_valid_names():
         build_model({"name": "autoencoder"})
     with pytest.raises(ValueError, match="bottleneck name must be one of"):
         build_model({"name": "autoencoder", "bottleneck": {"name": "nope"}})
+
+
+def test_dictionary_bottleneck_rate_counts_patch_tokens():
+    spec = {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "patch_size": 2, "value_bits": 4}
+    model = build_model({"name": "autoencoder", "bottleneck": spec, "downsample": 2, **SMALL})
+    out = model(torch.rand(2, 3, 16, 16))
+    assert out.latent.shape == (2, 8, 8, 8)
+    # 4×4 patch tokens per image, each log2 C(16, 2) support bits + 2 coefficients of 4 bits
+    bits = math.log2(math.comb(16, 2)) + 2 * 4
+    assert out.bits_per_pixel == pytest.approx(bits * 16 / 256)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        model(torch.rand(1, 3, 18, 18))

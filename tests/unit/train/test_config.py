@@ -93,3 +93,19 @@ def test_cli_train_reports_config_errors_in_one_line(tmp_path, capsys):
     )
     assert main(["train", "--config", str(path)]) == 2
     assert "unknown loss name(s) ['mss']; valid names:" in capsys.readouterr().err
+
+
+def test_hierarchical_module_trains_a_step_and_logs_both_levels():
+    hierarchical = {
+        **MODEL,
+        "name": "hierarchical",
+        "coarse_bottleneck": {"name": "dictionary", "num_atoms": 16, "sparsity": 2},
+    }
+    module = AutoencoderModule(config(model=hierarchical, loss={"mse": 1.0, "dct": 0.1}))
+    images = torch.rand(2, 3, 16, 16)
+    output = module.model(images)
+    scalars = module._scalars(output, images)
+    assert {"perplexity", "coarse_perplexity", "coarse_sparsity", "bpp"} <= set(scalars)
+    loss = module.objective(output, images).total
+    loss.backward()
+    assert all(p.grad is not None for p in module.model.coarse_encoder.parameters())
