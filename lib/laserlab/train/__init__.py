@@ -14,7 +14,7 @@ from __future__ import annotations
 from .callbacks import CALLBACKS, build_callback
 from .checkpoint import AtomicCheckpointIO, atomic_save
 from .config import DataConfig, OptimizerConfig, TrainConfig, TrainerConfig
-from .fit import FitResult, fit
+from .fit import FitResult, fit, read_history
 from .losses import (
     LOSSES,
     REGULARIZERS,
@@ -45,4 +45,5 @@ __all__ = [
     "fit",
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
+    "read_history",
 ]

@@ -59,17 +59,23 @@ class FitResult:
     config: TrainConfig = field(repr=False)
 
     def history(self) -> dict[str, list[tuple[int, float]]]:
-        """Every logged column as (step, value) pairs in step order, over all runs in ``log_dir``
-        (a resumed run's values replace the killed run's for the same step)."""
-        columns: dict[str, dict[int, float]] = {}
-        for path in sorted(self.log_dir.glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:])):
-            with path.open() as file:
-                for row in csv.DictReader(file):
-                    step = int(row["step"])
-                    for name, value in row.items():
-                        if name not in ("step", "epoch") and value not in ("", None):
-                            columns.setdefault(name, {})[step] = float(value)
-        return {name: sorted(values.items()) for name, values in columns.items()}
+        """:func:`read_history` of this run's ``log_dir``."""
+        return read_history(self.log_dir)
+
+
+def read_history(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Every logged column of the CSV logs under ``log_dir`` as (step, value) pairs in step order, over
+    all runs (``version_<n>``); a resumed run's values replace the killed run's at the same step."""
+    columns: dict[str, dict[int, float]] = {}
+    versions = sorted(Path(log_dir).glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    for path in versions:
+        with path.open() as file:
+            for row in csv.DictReader(file):
+                step = int(row["step"])
+                for name, value in row.items():
+                    if name not in ("step", "epoch") and value not in ("", None):
+                        columns.setdefault(name, {})[step] = float(value)
+    return {name: sorted(values.items()) for name, values in columns.items()}
 
 
 def _deterministic(config: TrainConfig) -> bool | str:

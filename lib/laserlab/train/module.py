@@ -149,6 +149,11 @@ class AutoencoderModule(L.LightningModule):
             self.log_dict({f"train/{name}": value.float() for name, value in stats.items()}, on_step=True)
 
     # ---------------------------------------------------------------- exact resume
+    def on_train_epoch_start(self) -> None:
+        # Lightning's logging step comes back one too high after a restart from an end-of-epoch
+        # checkpoint; with one optimiser it equals the optimiser steps, so resumed logs line up.
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.trainer.global_step
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # plain containers and tensors only, so the checkpoint loads with torch.load(weights_only=True)
         kind, keys, position, has_gauss, cached_gauss = np.random.get_state()

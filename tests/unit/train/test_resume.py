@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from laserlab.train import read_history
+
 SCRIPT = Path(__file__).with_name("run_fit.py")
 
 # 7 training photographs x 4 crops = 28 images, batches of 8 (last dropped): 3 steps per epoch
@@ -76,3 +78,10 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path):
     metrics_a = json.loads((tmp_path / "whole" / "metrics-rank0.json").read_text())
     metrics_b = json.loads((tmp_path / "resumed" / "metrics-rank0.json").read_text())
     assert metrics_a["step"] == 9 and metrics_a == metrics_b
+    # the merged CSV logs of killed + resumed runs read like the uninterrupted run's
+    history_a, history_b = (
+        read_history(tmp_path / "whole" / "logs"),
+        read_history(tmp_path / "interrupted" / "logs"),
+    )
+    assert history_a["train/loss_step"] == history_b["train/loss_step"]
+    assert [step for step, _ in history_a["train/loss_step"]] == list(range(9))
