@@ -12,19 +12,34 @@ import torch
 SCRIPT = Path(__file__).with_name("run_fit.py")
 
 MODEL = {"name": "autoencoder", "latent_dim": 8, "width": 16, "downsample": 2, "num_residual_blocks": 1}
-BOTTLENECKS = {
-    "vq": {"name": "vq", "num_codes": 16, "ema_decay": 0.9, "kmeans_init": True, "dead_code_threshold": 0.5},
-    "dl_gradient": {"name": "dictionary", "num_atoms": 16, "sparsity": 2},
-    "dl_online": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update": "online"},
-    "ksvd": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update": "ksvd", "patch_size": 2},
+DICTIONARY = {"name": "dictionary", "num_atoms": 16, "sparsity": 2}
+MODELS = {
+    "vq_vae": {
+        **MODEL,
+        "bottleneck": {
+            "name": "vq",
+            "num_codes": 16,
+            "ema_decay": 0.9,
+            "kmeans_init": True,
+            "dead_code_threshold": 0.5,
+        },
+    },
+    "dl_vae": {**MODEL, "bottleneck": DICTIONARY},
+    # the two non-gradient dictionary rules in one run: K-SVD on the fine level, online on the coarse one
+    "ksvd_and_online": {
+        **MODEL,
+        "name": "hierarchical",
+        "bottleneck": {**DICTIONARY, "update": "ksvd", "patch_size": 2},
+        "coarse_bottleneck": {**DICTIONARY, "update": "online"},
+    },
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(BOTTLENECKS))
+@pytest.mark.parametrize("kind", sorted(MODELS))
 def test_ddp_ranks_end_identical(tmp_path, kind):
     config = {
-        "model": {**MODEL, "bottleneck": BOTTLENECKS[kind]},
+        "model": MODELS[kind],
         "output_dir": str(tmp_path / "run"),
         "data": {"name": "samples", "image_size": 16, "batch_size": 4, "options": {"crops_per_image": 4}},
         "trainer": {
@@ -58,6 +73,8 @@ def test_ddp_ranks_end_identical(tmp_path, kind):
     assert metrics[0]["step"] == metrics[1]["step"] == 4
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key
-    codebook = "bottleneck.codebook" if kind == "vq" else "bottleneck.dictionary"
-    assert codebook in states[0]
-    assert int(states[0]["bottleneck.update_steps"]) == 4  # the post-step update ran once per step
+    state = "bottleneck.codebook" if kind == "vq_vae" else "bottleneck.dictionary"
+    assert state in states[0]
+    for level in ("bottleneck", "coarse_bottleneck"):
+        if f"{level}.update_steps" in states[0]:  # the post-step update ran once per step
+            assert int(states[0][f"{level}.update_steps"]) == 4
