@@ -1,4 +1,4 @@
-"""Command line: ``laserlab report | bench | lab`` (also ``python -m laserlab``)."""
+"""Command line: ``laserlab report | train | bench | lab`` (also ``python -m laserlab``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,21 @@ def _report(args: argparse.Namespace) -> int:
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, fit
+
+    config = TrainConfig.from_yaml(args.config)
+    if args.output_dir:
+        config.output_dir = args.output_dir
+    if args.max_steps:
+        config.trainer.max_steps = args.max_steps
+    result = fit(config)
+    for name, value in sorted(result.metrics.items()):
+        print(f"{name}: {value:.6g}")
+    print(f"checkpoint: {result.checkpoints['last']}\nlogs: {result.log_dir}")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -48,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=1800.0, help="seconds allowed per notebook (default: 1800)"
     )
     p.set_defaults(run=_report)
+
+    p = sub.add_parser("train", help="train an autoencoder from a YAML config (resumes from last.ckpt)")
+    p.add_argument(
+        "--config", required=True, metavar="FILE", help="YAML training config (laserlab.train.config)"
+    )
+    p.add_argument("--output-dir", metavar="DIR", help="override the config's output_dir")
+    p.add_argument("--max-steps", type=int, metavar="N", help="override trainer.max_steps")
+    p.set_defaults(run=_train)
 
     p = sub.add_parser("bench", help="benchmarks: medians and ratios against anchors")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="benchmark name and its options")

@@ -1,13 +1,59 @@
 """Lightning wrapper around :func:`laserlab.data.dataset`: train loader on ``split="train"``,
-validation and test loaders on ``split="test"``."""
+validation and test loaders on ``split="test"``.
+
+The training order is a function of (seed, epoch) only (:class:`EpochShuffle`), and the train loader is
+*resumable*: its ``state_dict`` (the epoch count) goes into Lightning checkpoints, so a run resumed from
+an end-of-epoch checkpoint sees exactly the batches the uninterrupted run saw. Lightning's own
+``set_epoch`` bookkeeping is not used: after a restart from a checkpoint written in
+``on_train_epoch_end`` it hands the sampler the finished epoch's number again. Under DDP each rank takes
+its own disjoint share of every epoch (the trainer must use ``use_distributed_sampler=False``, as
+:func:`laserlab.train.fit` does); validation runs on the whole test split on every rank. Every loader has
+its own seeded generator, so creating one draws nothing from torch's global random state.
+"""
 
 from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from . import dataset
+
+
+class EpochShuffle(Sampler[int]):
+    """Indices of a dataset of ``size`` items, shuffled by a permutation drawn from (seed, epoch).
+
+    The permutation is cut to a multiple of ``num_replicas`` and rank ``rank`` takes every
+    ``num_replicas``-th index from position ``rank``, so ranks see disjoint, equally long shares.
+    ``epoch`` counts the iterations started (Lightning stops fetching after ``len(loader)`` batches, so
+    the end of an iteration is never seen).
+    """
+
+    def __init__(self, size: int, *, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas) = [0, {num_replicas}); got {rank}")
+        self.size, self.seed, self.num_replicas, self.rank = size, seed, num_replicas, rank
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.size // self.num_replicas
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator)[: len(self) * self.num_replicas]
+        self.epoch += 1
+        return iter(order[self.rank :: self.num_replicas].tolist())
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over an :class:`EpochShuffle` whose ``state_dict`` is the sampler's epoch (Lightning
+    saves it in checkpoints and restores it on resume)."""
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.sampler.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.epoch = int(state["epoch"])
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -35,18 +81,25 @@ class ImageDataModule(L.LightningDataModule):
             self.test_set = dataset(self.name, split="test", **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = EpochShuffle(len(self.train_set), seed=self.seed, num_replicas=replicas, rank=rank)
+        return ResumableLoader(
             self.train_set,
             batch_size=self.batch_size,
-            shuffle=True,
-            generator=generator,
+            sampler=sampler,
+            generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
-            drop_last=len(self.train_set) >= self.batch_size,
+            drop_last=len(sampler) >= self.batch_size,
         )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.test_set, batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(
+            self.test_set,
+            batch_size=self.batch_size,
+            generator=torch.Generator().manual_seed(self.seed),
+            num_workers=self.num_workers,
+        )
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()

@@ -1,9 +1,17 @@
 """Matplotlib figures. Every function returns a ``Figure`` and draws into ``ax`` when one is given."""
 
-from .codes import channel_slices, code_map, code_strength_map, pixel_map, rate_distortion, usage_histogram
+from .codes import (
+    channel_slices,
+    code_map,
+    code_strength_map,
+    coder_rate_distortion,
+    pixel_map,
+    usage_histogram,
+)
 from .embeddings import codebook_embedding, coherence_matrix, distance_histogram
 from .images import image_grid
 from .perceptual import distance_maps, learning_curve, score_table
+from .recon import rate_distortion, reconstruction_grid, training_curves
 from .sigma import sigma_maps, wasserstein_levels
 
 __all__ = [
@@ -11,6 +19,7 @@ __all__ = [
     "code_map",
     "code_strength_map",
     "codebook_embedding",
+    "coder_rate_distortion",
     "coherence_matrix",
     "distance_histogram",
     "distance_maps",
@@ -18,8 +27,10 @@ __all__ = [
     "learning_curve",
     "pixel_map",
     "rate_distortion",
+    "reconstruction_grid",
     "score_table",
     "sigma_maps",
+    "training_curves",
     "usage_histogram",
     "wasserstein_levels",
 ]

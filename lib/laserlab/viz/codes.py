@@ -210,7 +210,7 @@ _COLORS = {"vq": "tab:gray", "mp": "tab:orange", "omp": "tab:blue"}
 _LABELS = {"vq": "VQ (k-means)", "mp": "matching pursuit", "omp": "exact OMP"}
 
 
-def rate_distortion(rows, *, title: str = "", ax: Axes | None = None) -> Figure:
+def coder_rate_distortion(rows, *, title: str = "", ax: Axes | None = None) -> Figure:
     """MSE (log scale) against bits per pixel for rows of :func:`laserlab.experiments.pixels.compare`.
 
     One line per (method, fit set): VQ over its codebook sizes, MP and OMP over S (labelled at each point).

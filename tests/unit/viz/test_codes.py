@@ -7,7 +7,7 @@ from laserlab.bench import threads
 from laserlab.bottlenecks.pixels import patch_latent, sparse_code_images
 from laserlab.experiments.pixels import Row
 from laserlab.sparse.analysis import code_strength, dominant_atom
-from laserlab.viz import channel_slices, code_map, code_strength_map, rate_distortion, usage_histogram
+from laserlab.viz import channel_slices, code_map, code_strength_map, coder_rate_distortion, usage_histogram
 from laserlab.viz.codes import categorical_colors
 
 PATCH_SIZES = (1, 2, 4, 8)
@@ -148,13 +148,13 @@ def _row(method, s, fitted_on, mse, bpp, k=16):
     return Row(method, k, s, 1, fitted_on, mse, mse, 0.0, bpp, bpp)
 
 
-def test_rate_distortion_draws_one_line_per_method_and_fit_set():
+def test_coder_rate_distortion_draws_one_line_per_method_and_fit_set():
     rows = [
         _row("vq", 1, "train", 1e-2, 4.0), _row("vq", 1, "train", 5e-3, 8.0, k=256),
         _row("omp", 1, "train", 2e-3, 12.0), _row("omp", 3, "train", 0.0, 33.1),
         _row("mp", 1, "test (in-sample)", 2e-4, 12.0),
     ]  # fmt: skip
-    fig = rate_distortion(rows, title="pixels")
+    fig = coder_rate_distortion(rows, title="pixels")
     ax = fig.axes[0]
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {

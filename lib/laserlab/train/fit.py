@@ -1,0 +1,155 @@
+"""``fit(config) -> FitResult``: train an autoencoder with Lightning, resumably, on one device or many.
+
+Layout of ``config.output_dir``: ``checkpoints/last.ckpt`` (written atomically at the end of every
+``trainer.checkpoint_every_n_epochs`` epochs, and when training stops), ``checkpoints/epoch=…-step=….ckpt``
+(the latest), ``logs/version_<n>/metrics.csv`` and ``hparams.yaml`` (CSVLogger; a resumed run writes the
+next version, :meth:`FitResult.history` merges them).
+
+**Exact resume.** With ``resume`` (default) and an existing ``last.ckpt``, training continues from it
+(``ckpt_path="last"``). The data order depends only on (seed, epoch), checkpoints carry the random
+states, and CPU kernels run deterministically, so a run killed at any point and resumed ends with the
+same weights and metrics as an uninterrupted one, bit for bit on CPU. The training loader resumes at
+epoch granularity (:class:`laserlab.data.datamodule.ResumableLoader`), so checkpoints are taken at epoch
+ends; a kill loses at most the work since the last one.
+
+**Distributed.** ``trainer.strategy="ddp"`` with ``devices``/``num_nodes`` uses Lightning's DDP; each rank
+trains on its own share of every epoch, gradients are averaged by DDP and the bottlenecks' non-gradient
+state is synchronised by the bottlenecks themselves (:mod:`laserlab.bottlenecks.distributed`), so every
+rank holds the same weights, codebooks and dictionaries.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+from ..data.datamodule import ImageDataModule
+from .callbacks import build_callback
+from .checkpoint import AtomicCheckpointIO
+from .config import TrainConfig
+from .module import AutoencoderModule
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    - ``model`` — the trained model (in eval mode, on the device it trained on);
+    - ``module`` — its :class:`AutoencoderModule` (objective, config);
+    - ``metrics`` — held-out metrics after training (``val/psnr``, ``val/ssim``, ``val/bpp``, ...), floats;
+    - ``checkpoints`` — ``{"last": path, "latest": path}``;
+    - ``log_dir`` — the folder holding the CSV logs (``version_<n>`` per run or resume);
+    - ``global_step`` — optimiser steps done.
+    """
+
+    model: nn.Module
+    module: AutoencoderModule
+    metrics: dict[str, float]
+    checkpoints: dict[str, Path]
+    log_dir: Path
+    global_step: int
+    config: TrainConfig = field(repr=False)
+
+    def history(self) -> dict[str, list[tuple[int, float]]]:
+        """:func:`read_history` of this run's ``log_dir``."""
+        return read_history(self.log_dir)
+
+
+def read_history(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Every logged column of the CSV logs under ``log_dir`` as (step, value) pairs in step order, over
+    all runs (``version_<n>``); a resumed run's values replace the killed run's at the same step."""
+    columns: dict[str, dict[int, float]] = {}
+    versions = sorted(Path(log_dir).glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    for path in versions:
+        with path.open() as file:
+            for row in csv.DictReader(file):
+                step = int(row["step"])
+                for name, value in row.items():
+                    if name not in ("step", "epoch") and value not in ("", None):
+                        columns.setdefault(name, {})[step] = float(value)
+    return {name: sorted(values.items()) for name, values in columns.items()}
+
+
+def _deterministic(config: TrainConfig) -> bool | str:
+    setting = config.trainer.deterministic
+    if setting != "auto":
+        return setting
+    accelerator = config.trainer.accelerator
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    return True if on_cpu else "warn"
+
+
+def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> FitResult:
+    """Train ``config`` (a :class:`TrainConfig` or its dict, see :mod:`laserlab.train.config`).
+
+    ``callbacks`` are added to those named in ``config.callbacks``. Returns a :class:`FitResult`; every
+    rank returns one under DDP.
+    """
+    config = TrainConfig.from_dict(config)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    output = Path(config.output_dir)
+    module = AutoencoderModule(config)
+    data = config.data
+    datamodule = ImageDataModule(
+        data.name,
+        image_size=data.image_size,
+        batch_size=data.batch_size,
+        num_workers=data.num_workers,
+        seed=config.seed,
+        **data.options,
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=output / "checkpoints",
+        filename="{epoch}-{step}",
+        save_last=True,
+        save_top_k=1,
+        every_n_epochs=config.trainer.checkpoint_every_n_epochs,
+        save_on_train_epoch_end=True,
+    )
+    named = [build_callback(name, **(options or {})) for name, options in config.callbacks.items()]
+    t = config.trainer
+    trainer = L.Trainer(
+        max_steps=t.max_steps,
+        max_epochs=-1,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=_deterministic(config),
+        logger=CSVLogger(output, name="logs"),
+        callbacks=[checkpoint, *named, *callbacks],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        log_every_n_steps=t.log_every_n_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_val_batches=t.limit_val_batches,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # ImageDataModule shards the training data per rank itself
+        gradient_clip_val=t.gradient_clip_val,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        default_root_dir=output,
+    )
+    resume = config.resume and (output / "checkpoints" / "last.ckpt").is_file()
+    trainer.fit(module, datamodule=datamodule, ckpt_path="last" if resume else None)
+    results = trainer.validate(module, datamodule=datamodule, verbose=False)
+    metrics = {name: float(value) for name, value in (results[0] if results else {}).items()}
+    module.eval()
+    return FitResult(
+        model=module.model,
+        module=module,
+        metrics=metrics,
+        checkpoints={"last": Path(checkpoint.last_model_path), "latest": Path(checkpoint.best_model_path)},
+        log_dir=Path(trainer.logger.root_dir),
+        global_step=trainer.global_step,
+        config=config,
+    )

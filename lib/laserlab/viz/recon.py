@@ -1,0 +1,99 @@
+"""Figures for trained autoencoders: reconstructions with error maps, training curves, rate–distortion."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+
+def reconstruction_grid(
+    originals: torch.Tensor,
+    reconstructions: dict[str, torch.Tensor],
+    *,
+    error_max: float | None = None,
+    size: float = 1.5,
+) -> Figure:
+    """One row per image: the original, then per model its reconstruction and |error| map.
+
+    ``originals`` (N, 3, H, W) and each reconstruction (N, 3, H, W) in [0, 1]; the error map is the mean
+    absolute error over channels, drawn on one shared colour scale [0, ``error_max``] (default: the 99th
+    percentile over all maps) so models compare at a glance; column titles carry each model's PSNR over
+    the shown images.
+    """
+    if originals.dim() != 4 or not reconstructions:
+        raise ValueError(
+            "originals must be (N, 3, H, W) and reconstructions a non-empty {label: (N, 3, H, W)}"
+        )
+    originals = originals.detach().cpu().float()
+    recons = {label: r.detach().cpu().float() for label, r in reconstructions.items()}
+    for label, r in recons.items():
+        if r.shape != originals.shape:
+            raise ValueError(
+                f"reconstructions[{label!r}] must have the shape of originals {tuple(originals.shape)}; "
+                f"got {tuple(r.shape)}"
+            )
+    errors = {label: (r - originals).abs().mean(1) for label, r in recons.items()}
+    if error_max is None:
+        error_max = float(torch.quantile(torch.cat([e.flatten() for e in errors.values()]), 0.99)) or 1e-6
+    n = originals.shape[0]
+    ncols = 1 + 2 * len(recons)
+    fig, axes = plt.subplots(n, ncols, figsize=(size * ncols, size * n + 0.5), squeeze=False)
+    image = None
+    for row in range(n):
+        axes[row, 0].imshow(originals[row].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+        for k, label in enumerate(recons):
+            axes[row, 1 + 2 * k].imshow(
+                recons[label][row].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest"
+            )
+            image = axes[row, 2 + 2 * k].imshow(
+                errors[label][row].numpy(), cmap="magma", vmin=0, vmax=error_max, interpolation="nearest"
+            )
+    axes[0, 0].set_title("original", fontsize=8)
+    for k, (label, r) in enumerate(recons.items()):
+        mse = (r - originals).square().flatten(1).mean(1).clamp_min(1e-12)
+        psnr = float((10 * torch.log10(1 / mse)).mean())
+        axes[0, 1 + 2 * k].set_title(f"{label}\n{psnr:.2f} dB", fontsize=8)
+        axes[0, 2 + 2 * k].set_title(f"|error| {label}", fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, fraction=0.015, pad=0.01, label="mean |error| over channels")
+    return fig
+
+
+def training_curves(
+    histories: dict[str, dict[str, list[tuple[int, float]]]],
+    *,
+    metrics: tuple[str, ...] = ("train/loss_step", "val/psnr"),
+) -> Figure:
+    """One panel per metric name, one line per model: ``histories`` maps a model label to
+    :meth:`laserlab.train.FitResult.history` (``{column: [(step, value), ...]}``)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for label, history in histories.items():
+            points = history.get(metric, [])
+            if points:
+                steps, values = zip(*points, strict=True)
+                ax.plot(steps, values, "-" if len(points) > 8 else "o-", lw=1, label=label)
+        ax.set_xlabel("step")
+        ax.set_title(metric, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def rate_distortion(points: dict[str, list[tuple[float, float]]], *, ylabel: str = "PSNR (dB)") -> Figure:
+    """Quality against bits per pixel: ``points`` maps a model family to its (bpp, quality) pairs."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for label, pairs in points.items():
+        pairs = sorted(pairs)
+        rates, values = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        ax.plot(rates, values, "o-", label=label)
+    ax.set_xlabel("bits per pixel")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,28 @@
+import matplotlib
+import pytest
+import torch
+
+from laserlab.viz import rate_distortion, reconstruction_grid, training_curves
+
+matplotlib.use("Agg")
+
+
+def test_reconstruction_grid_layout_and_shared_error_scale():
+    originals = torch.rand(2, 3, 8, 8)
+    fig = reconstruction_grid(originals, {"a": originals.clamp(0.1, 0.9), "b": torch.zeros(2, 3, 8, 8)})
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(axes) == 2 * 5
+    maps = [ax.images[0] for ax in axes[:5] if ax.images[0].get_cmap().name == "magma"]
+    assert len(maps) == 2 and maps[0].get_clim() == maps[1].get_clim()
+    assert "dB" in axes[1].get_title()
+    with pytest.raises(ValueError, match="must have the shape of originals"):
+        reconstruction_grid(originals, {"a": torch.rand(1, 3, 8, 8)})
+
+
+def test_curves_and_rate_distortion_draw_one_line_per_model():
+    history = {"train/loss_step": [(0, 1.0), (1, 0.5)], "val/psnr": [(1, 20.0)]}
+    fig = training_curves({"vq": history, "dl": history})
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2]
+    fig = rate_distortion({"vq": [(0.5, 20.0), (0.25, 18.0)], "dl": [(0.4, 21.0)]})
+    assert len(fig.axes[0].lines) == 2
+    assert list(fig.axes[0].lines[0].get_xdata()) == [0.25, 0.5]
