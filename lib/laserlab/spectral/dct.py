@@ -17,12 +17,15 @@ from ..checks import check_float_tensor
 
 @functools.lru_cache(maxsize=64)
 def _dct_matrix_cached(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    # Built in float64 then cast, so float32 matrices are orthonormal to rounding.
-    u = torch.arange(size, dtype=torch.float64).unsqueeze(1)
-    i = torch.arange(size, dtype=torch.float64).unsqueeze(0)
-    matrix = torch.cos(math.pi * (2 * i + 1) * u / (2 * size)) * math.sqrt(2.0 / size)
-    matrix[0] /= math.sqrt(2.0)
-    return matrix.to(dtype=dtype, device=device)
+    # Built in float64 then cast, so float32 matrices are orthonormal to rounding. Built outside inference
+    # mode: a cached inference tensor (first requested under Lightning's validation, say) could never again
+    # be saved for backward, and every later differentiable call of that size would fail.
+    with torch.inference_mode(False):
+        u = torch.arange(size, dtype=torch.float64).unsqueeze(1)
+        i = torch.arange(size, dtype=torch.float64).unsqueeze(0)
+        matrix = torch.cos(math.pi * (2 * i + 1) * u / (2 * size)) * math.sqrt(2.0 / size)
+        matrix[0] /= math.sqrt(2.0)
+        return matrix.to(dtype=dtype, device=device)
 
 
 def dct_matrix(

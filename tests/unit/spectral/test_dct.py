@@ -50,3 +50,13 @@ def test_bad_input(bad, error, match):
         dct_2d(bad)
     with pytest.raises(ValueError, match="size"):
         dct_matrix(0)
+
+
+def test_matrix_first_built_in_inference_mode_still_serves_autograd():
+    # Lightning validates under torch.inference_mode(); a cached inference tensor would break training later
+    with torch.inference_mode():
+        dct_2d(torch.rand(1, 1, 13, 11))
+    assert not dct_matrix(13).is_inference()
+    x = torch.rand(1, 1, 13, 11, requires_grad=True)
+    idct_2d(dct_2d(x)).square().sum().backward()
+    torch.testing.assert_close(x.grad, 2 * x.detach(), atol=1e-5, rtol=1e-5)
