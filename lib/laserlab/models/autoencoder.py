@@ -123,6 +123,11 @@ class Autoencoder(nn.Module):
         return [self.bottleneck]
 
     @property
+    def latent_channels(self) -> list[int]:
+        """Channels of each latent in ``forward(...).latents``, fine → coarse."""
+        return [self.latent_dim]
+
+    @property
     def size_multiple(self) -> int:
         """Image sides must be multiples of this."""
         return self.downsample * getattr(self.bottleneck, "patch_size", 1)

@@ -65,6 +65,11 @@ class HierarchicalAutoencoder(nn.Module):
         return [self.bottleneck, self.coarse_bottleneck]
 
     @property
+    def latent_channels(self) -> list[int]:
+        """Channels of each latent in ``forward(...).latents``, fine → coarse."""
+        return [self.latent_dim, self.coarse_dim]
+
+    @property
     def size_multiple(self) -> int:
         patch = max(
             getattr(self.bottleneck, "patch_size", 1), 2 * getattr(self.coarse_bottleneck, "patch_size", 1)

@@ -6,18 +6,19 @@
   step, same loss terms in training and validation, quality/rate/code metrics);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
 - :mod:`.checkpoint` — :class:`AtomicCheckpointIO`;
-- :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP).
+- :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`.
 """
 
 from __future__ import annotations
 
 from .callbacks import CALLBACKS, build_callback
 from .checkpoint import AtomicCheckpointIO, atomic_save
-from .config import DataConfig, OptimizerConfig, TrainConfig, TrainerConfig
-from .fit import FitResult, fit, read_history
+from .config import DataConfig, OptimizerConfig, SpectralConfig, TrainConfig, TrainerConfig
+from .fit import FitResult, fit, read_history, steps_to_reach
 from .losses import (
     LOSSES,
     REGULARIZERS,
+    LatentPenalty,
     LossTerms,
     Objective,
     build_loss,
@@ -34,9 +35,11 @@ __all__ = [
     "AutoencoderModule",
     "DataConfig",
     "FitResult",
+    "LatentPenalty",
     "LossTerms",
     "Objective",
     "OptimizerConfig",
+    "SpectralConfig",
     "TrainConfig",
     "TrainerConfig",
     "atomic_save",
@@ -46,4 +49,5 @@ __all__ = [
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
     "read_history",
+    "steps_to_reach",
 ]

@@ -108,7 +108,58 @@ class TrainerConfig:
             )
 
 
-_SECTIONS = {"data": DataConfig, "optimizer": OptimizerConfig, "trainer": TrainerConfig}
+@dataclass
+class SpectralConfig:
+    """Spectral regularisation for hierarchical codecs (:mod:`laserlab.spectral`, Cong et al. 2026).
+
+    - ``phase1`` — the DCT truncation curriculum (:class:`~laserlab.spectral.SpectralTruncation`): τ from
+      ``tau_init`` to ``tau_final`` linearly over ``epochs`` epochs — or over ``steps`` optimiser steps when
+      given (a deviation for step-budgeted runs) — then off; mask ``kind``; ``input_only`` keeps clean
+      targets (ablation).
+    - ``phase2`` — the cross-scale penalty (:class:`~laserlab.spectral.CrossScalePenalty`) between the
+      model's latents (needs a model with two or more, e.g. ``hierarchical``): codec pushed by gradient
+      reversal scaled by ``delta``; latents RMS-normalised when ``normalize``. With phase 1 on, the codec
+      feels it only after phase 1's window (its predictor learns throughout); logged as ``cross_scale``.
+    """
+
+    phase1: bool = False
+    phase2: bool = False
+    tau_init: float = 0.05
+    tau_final: float = 1.0
+    epochs: int = 100
+    steps: int | None = None
+    kind: str = "radial"
+    input_only: bool = False
+    delta: float = 0.1
+    normalize: bool = True
+
+    def validate(self) -> None:
+        from ..spectral import MASK_KINDS
+
+        for name in ("phase1", "phase2", "input_only", "normalize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"spectral.{name} must be true or false; got {getattr(self, name)!r}")
+        for name in ("tau_init", "tau_final"):
+            value = getattr(self, name)
+            check_number(value, f"spectral.{name}", minimum=0, maximum=1)
+            if value == 0:
+                raise ValueError(f"spectral.{name} must be a finite number in (0, 1]; got {value!r}")
+        if self.tau_final < self.tau_init:
+            raise ValueError(f"spectral.tau_final must be >= spectral.tau_init; got {self.tau_final!r}")
+        check_positive_int(self.epochs, "spectral.epochs")
+        if self.steps is not None:
+            check_positive_int(self.steps, "spectral.steps")
+        if self.kind not in MASK_KINDS:
+            raise ValueError(f"spectral.kind must be one of {list(MASK_KINDS)}; got {self.kind!r}")
+        check_number(self.delta, "spectral.delta", minimum=0)
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "optimizer": OptimizerConfig,
+    "trainer": TrainerConfig,
+    "spectral": SpectralConfig,
+}
 
 
 @dataclass
@@ -120,6 +171,7 @@ class TrainConfig:
       scales the bottlenecks' own losses.
     - ``regularizers`` — ``{REGULARIZERS name: options}``; ``callbacks`` — ``{CALLBACKS name: options}``
       (extension points, see :mod:`laserlab.train.losses` and :mod:`laserlab.train.callbacks`).
+    - ``spectral`` — :class:`SpectralConfig` (phase 1 truncation curriculum, phase 2 cross-scale penalty);
     - ``resume`` — continue from ``output_dir/checkpoints/last.ckpt`` when it exists.
     """
 
@@ -133,6 +185,7 @@ class TrainConfig:
     callbacks: dict = field(default_factory=dict)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    spectral: SpectralConfig = field(default_factory=SpectralConfig)
     seed: int = 0
     resume: bool = True
 
@@ -206,5 +259,5 @@ class TrainConfig:
             raise ValueError(f"loss must weight at least one term; valid names: {sorted(LOSSES)}")
         check_number(self.bottleneck_weight, "bottleneck_weight", minimum=0)
         check_positive_int(self.seed, "seed", minimum=0)
-        for section in (self.data, self.optimizer, self.trainer):
+        for section in (self.data, self.optimizer, self.trainer, self.spectral):
             section.validate()

@@ -12,6 +12,10 @@ same weights and metrics as an uninterrupted one, bit for bit on CPU. The traini
 epoch granularity (:class:`laserlab.data.datamodule.ResumableLoader`), so checkpoints are taken at epoch
 ends; a kill loses at most the work since the last one.
 
+**Spectral regularisation.** ``config.spectral.phase1`` adds the
+:class:`~laserlab.spectral.SpectralTruncation` callback (training batches low-passed, τ logged);
+``phase2`` adds the cross-scale penalty to the objective (built by :class:`AutoencoderModule`).
+
 **Distributed.** ``trainer.strategy="ddp"`` with ``devices``/``num_nodes`` uses Lightning's DDP; each rank
 trains on its own share of every epoch, gradients are averaged by DDP and the bottlenecks' non-gradient
 state is synchronised by the bottlenecks themselves (:mod:`laserlab.bottlenecks.distributed`), so every
@@ -31,7 +35,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
+from ..checks import check_number
 from ..data.datamodule import ImageDataModule
+from ..spectral import SpectralTruncation
 from .callbacks import build_callback
 from .checkpoint import AtomicCheckpointIO
 from .config import TrainConfig
@@ -78,6 +84,16 @@ def read_history(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     return {name: sorted(values.items()) for name, values in columns.items()}
 
 
+def steps_to_reach(history: Sequence[tuple[int, float]], target: float) -> int | None:
+    """The first step of ``history`` ((step, value) pairs, e.g. ``read_history(...)["val/mse"]``) whose
+    value is at or below ``target``; ``None`` when it never gets there."""
+    check_number(target, "target")
+    for step, value in sorted(history):
+        if value <= target:
+            return int(step)
+    return None
+
+
 def _deterministic(config: TrainConfig) -> bool | str:
     setting = config.trainer.deterministic
     if setting != "auto":
@@ -115,6 +131,19 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
         save_on_train_epoch_end=True,
     )
     named = [build_callback(name, **(options or {})) for name, options in config.callbacks.items()]
+    spectral = config.spectral
+    if spectral.phase1:
+        named.append(
+            SpectralTruncation(
+                spectral.tau_init,
+                spectral.tau_final,
+                spectral.epochs,
+                steps=spectral.steps,
+                kind=spectral.kind,
+                input_only=spectral.input_only,
+                penalty=module.cross_scale,
+            )
+        )
     t = config.trainer
     trainer = L.Trainer(
         max_steps=t.max_steps,

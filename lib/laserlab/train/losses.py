@@ -164,6 +164,21 @@ def build_loss(name: str, *, image_size: int, **options) -> nn.Module:
     return LOSSES[name](image_size=image_size, **options)
 
 
+class LatentPenalty(nn.Module):
+    """A penalty on the model's latents as a regulariser: ``{name: penalty(output.latents)}``.
+
+    ``penalty`` maps the list of latents (fine → coarse) to a scalar, e.g.
+    :class:`laserlab.spectral.CrossScalePenalty`.
+    """
+
+    def __init__(self, name: str, penalty: nn.Module):
+        super().__init__()
+        self.name, self.penalty = name, penalty
+
+    def forward(self, output: AutoencoderOutput, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {self.name: self.penalty(output.latents)}
+
+
 def build_regularizer(name: str, **options) -> nn.Module:
     if name not in REGULARIZERS:
         raise ValueError(f"regularizer name must be one of {sorted(REGULARIZERS)}; got {name!r}")

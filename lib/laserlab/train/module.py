@@ -9,7 +9,8 @@ Logged (CSVLogger columns ``<stage>/<name>``; train per step and per epoch, vali
 ``loss``, every loss term as ``loss_<term>``, ``mse``, ``psnr`` (mean over images of the per-image
 PSNR, data range 1), ``ssim``, ``bpp`` (bits per pixel of the codes, from each bottleneck's
 ``bits_per_token``), and every bottleneck statistic (``perplexity``, ``usage``, ``dead_codes``,
-``sparsity``, ...; a hierarchical model's coarse level with the prefix ``coarse_``). Validation
+``sparsity``, ...; a hierarchical model's coarse level with the prefix ``coarse_``), each latent's RMS
+(``latent_rms``), and with spectral regularisation ``spectral_tau`` and ``loss_cross_scale``. Validation
 aggregates quality with torchmetrics ``MeanMetric`` (weighted by images, synchronised across ranks).
 
 Checkpoints also carry the Python, NumPy and torch random states, so a resumed run draws what the
@@ -19,6 +20,7 @@ uninterrupted run would have drawn.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import lightning as L
 import numpy as np
@@ -29,8 +31,9 @@ from ..bottlenecks import update_bottlenecks
 from ..checks import check_images
 from ..models import AutoencoderOutput, build_model
 from ..perceptual import quality
+from ..spectral import CrossScalePenalty
 from .config import TrainConfig
-from .losses import Objective, build_regularizer
+from .losses import LatentPenalty, Objective, build_regularizer
 
 QUALITY = ("mse", "psnr", "ssim")
 
@@ -55,6 +58,18 @@ class AutoencoderModule(L.LightningModule):
         regularizers = {
             name: build_regularizer(name, **(opts or {})) for name, opts in config.regularizers.items()
         }
+        spectral = config.spectral
+        #: the phase-2 penalty (switched on after phase 1's window by the SpectralTruncation callback)
+        self.cross_scale: CrossScalePenalty | None = None
+        if spectral.phase2:
+            channels = self.model.latent_channels
+            if len(channels) < 2:
+                raise ValueError(
+                    f"spectral.phase2 needs a model with at least two latents (e.g. model.name "
+                    f"'hierarchical'); model {config.model['name']!r} has {len(channels)}"
+                )
+            self.cross_scale = CrossScalePenalty(channels, delta=spectral.delta, normalize=spectral.normalize)
+            regularizers["cross_scale"] = LatentPenalty("cross_scale", self.cross_scale)
         self.objective = Objective(
             dict(config.loss),
             options=dict(config.loss_options),
@@ -63,7 +78,8 @@ class AutoencoderModule(L.LightningModule):
             regularizers=regularizers,
         )
         self.val_metrics = MetricCollection({name: MeanMetric() for name in QUALITY})
-        self._update_stats: dict[str, torch.Tensor] = {}
+        #: ``images → (inputs, targets)`` for training batches, set per batch by callbacks (phase 1)
+        self.batch_transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         return self.model(images)
@@ -87,12 +103,18 @@ class AutoencoderModule(L.LightningModule):
         for level, coded in enumerate(output.bottlenecks):
             for key, value in coded.stats.items():
                 values[_level_prefix(level) + key] = value.detach().float()
+        for level, latent in enumerate(output.latents):
+            values[_level_prefix(level) + "latent_rms"] = latent.detach().pow(2).mean().sqrt()
         return values
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = self._images(batch, "training", batch_idx)
+        if self.batch_transform is not None:
+            images, targets = self.batch_transform(images)
+        else:
+            targets = images
         output = self.model(images)
-        losses = self.objective(output, images)
+        losses = self.objective(output, targets)
         if not bool(torch.isfinite(losses.total.detach())):
             bad = sorted(
                 name for name, value in losses.terms.items() if not bool(torch.isfinite(value.detach()))
@@ -104,7 +126,7 @@ class AutoencoderModule(L.LightningModule):
         batch_size = images.shape[0]
         logged = {"train/loss": losses.total.detach()}
         logged.update({f"train/loss_{name}": value.detach() for name, value in losses.terms.items()})
-        logged.update({f"train/{name}": value for name, value in self._scalars(output, images).items()})
+        logged.update({f"train/{name}": value for name, value in self._scalars(output, targets).items()})
         self.log_dict(logged, on_step=True, on_epoch=True, batch_size=batch_size, prog_bar=False)
         self.log("psnr", logged["train/psnr"], prog_bar=True, logger=False, batch_size=batch_size)
         return losses.total
@@ -134,8 +156,10 @@ class AutoencoderModule(L.LightningModule):
     # ---------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> torch.optim.Optimizer:
         options = self.config.optimizer
+        # the model and any trainable objective part (e.g. the cross-scale predictors; frozen LPIPS is not)
+        parameters = [*self.model.parameters(), *(p for p in self.objective.parameters() if p.requires_grad)]
         return torch.optim.AdamW(
-            self.model.parameters(),
+            parameters,
             lr=options.lr,
             betas=tuple(options.betas),
             weight_decay=options.weight_decay,
