@@ -13,6 +13,7 @@ from .images import image_grid
 from .perceptual import distance_maps, learning_curve, score_table
 from .recon import rate_distortion, reconstruction_grid, training_curves
 from .sigma import sigma_maps, wasserstein_levels
+from .spectral import convergence_curves, dct_masks, psnr_vs_tau, truncation_gallery
 
 __all__ = [
     "channel_slices",
@@ -21,16 +22,20 @@ __all__ = [
     "codebook_embedding",
     "coder_rate_distortion",
     "coherence_matrix",
+    "convergence_curves",
+    "dct_masks",
     "distance_histogram",
     "distance_maps",
     "image_grid",
     "learning_curve",
     "pixel_map",
+    "psnr_vs_tau",
     "rate_distortion",
     "reconstruction_grid",
     "score_table",
     "sigma_maps",
     "training_curves",
+    "truncation_gallery",
     "usage_histogram",
     "wasserstein_levels",
 ]

@@ -70,16 +70,20 @@ def training_curves(
     """One panel per metric name, one line per model: ``histories`` maps a model label to
     :meth:`laserlab.train.FitResult.history` (``{column: [(step, value), ...]}``)."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    handles = {}
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for label, history in histories.items():
+        # one colour per model in every panel, also where some models did not log this metric
+        for index, (label, history) in enumerate(histories.items()):
             points = history.get(metric, [])
             if points:
                 steps, values = zip(*points, strict=True)
-                ax.plot(steps, values, "-" if len(points) > 8 else "o-", lw=1, label=label)
+                style = "-" if len(points) > 8 else "o-"
+                (handles[label],) = ax.plot(steps, values, style, lw=1, color=f"C{index % 10}", label=label)
         ax.set_xlabel("step")
         ax.set_title(metric, fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    ordered = [handles[label] for label in histories if label in handles]
+    axes[0, 0].legend(ordered, [h.get_label() for h in ordered], fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -1,4 +1,5 @@
 import matplotlib
+import matplotlib.pyplot
 import pytest
 import torch
 
@@ -26,3 +27,17 @@ def test_curves_and_rate_distortion_draw_one_line_per_model():
     fig = rate_distortion({"vq": [(0.5, 20.0), (0.25, 18.0)], "dl": [(0.4, 21.0)]})
     assert len(fig.axes[0].lines) == 2
     assert list(fig.axes[0].lines[0].get_xdata()) == [0.25, 0.5]
+
+
+def test_training_curves_keep_one_colour_per_model_when_a_metric_is_missing():
+    both = {"train/loss_step": [(0, 1.0), (1, 0.5)], "train/penalty": [(0, 0.2), (1, 0.1)]}
+    fig = training_curves(
+        {"baseline": {"train/loss_step": [(0, 1.1), (1, 0.6)]}, "regularised": both},
+        metrics=("train/loss_step", "train/penalty"),
+    )
+    loss_ax, penalty_ax = fig.axes
+    colours = {line.get_label(): line.get_color() for line in loss_ax.lines}
+    assert [line.get_label() for line in penalty_ax.lines] == ["regularised"]
+    assert penalty_ax.lines[0].get_color() == colours["regularised"] != colours["baseline"]
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["baseline", "regularised"]
+    matplotlib.pyplot.close(fig)
