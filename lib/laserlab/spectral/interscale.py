@@ -84,6 +84,31 @@ def _rms_normalized(z: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return z / z.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(eps).sqrt()
 
 
+def check_latent_pyramid(latents: Sequence[torch.Tensor], *, channels: Sequence[int] | None = None) -> None:
+    """``latents`` must be 4-D tensors, fine to coarse, each at exactly half the previous one's height and
+    width with the same batch (no padding); with ``channels``, that many latents with those channel counts."""
+    expected = 2 if channels is None else len(channels)
+    if not isinstance(latents, list | tuple) or len(latents) < expected:
+        got = len(latents) if isinstance(latents, list | tuple) else type(latents).__name__
+        raise ValueError(f"latents must be a list of {expected} or more tensors (fine to coarse); got {got}")
+    if channels is not None and len(latents) != len(channels):
+        raise ValueError(
+            f"latents must be a list of {len(channels)} tensors (fine to coarse); got {len(latents)}"
+        )
+    for level, z in enumerate(latents):
+        _check_4d(z, f"latents[{level}]")
+        if channels is not None and z.shape[1] != channels[level]:
+            raise ValueError(f"latents[{level}] must have {channels[level]} channels; got {tuple(z.shape)}")
+    for level, (fine, coarse) in enumerate(pairwise(latents)):
+        h, w = fine.shape[-2:]
+        if h % 2 or w % 2 or coarse.shape[-2:] != (h // 2, w // 2) or coarse.shape[0] != fine.shape[0]:
+            raise ValueError(
+                f"latents[{level + 1}] must be latents[{level}] at half the height and width "
+                f"(B, C, {h / 2:g}, {w / 2:g}) with the same batch; got {tuple(fine.shape)} and "
+                f"{tuple(coarse.shape)} (no padding is applied)"
+            )
+
+
 class CrossScalePenalty(nn.Module):
     """Cross-scale penalty on latents ordered fine to coarse, ``channels[l]`` channels each.
 
@@ -114,23 +139,7 @@ class CrossScalePenalty(nn.Module):
         self.active = True
 
     def check_latents(self, latents: Sequence[torch.Tensor]) -> None:
-        if not isinstance(latents, list | tuple) or len(latents) != len(self.channels):
-            got = len(latents) if isinstance(latents, list | tuple) else type(latents).__name__
-            raise ValueError(
-                f"latents must be a list of {len(self.channels)} tensors (fine to coarse); got {got}"
-            )
-        for level, (z, count) in enumerate(zip(latents, self.channels, strict=True)):
-            _check_4d(z, f"latents[{level}]")
-            if z.shape[1] != count:
-                raise ValueError(f"latents[{level}] must have {count} channels; got {tuple(z.shape)}")
-        for level, (fine, coarse) in enumerate(pairwise(latents)):
-            h, w = fine.shape[-2:]
-            if h % 2 or w % 2 or coarse.shape[-2:] != (h // 2, w // 2) or coarse.shape[0] != fine.shape[0]:
-                raise ValueError(
-                    f"latents[{level + 1}] must be latents[{level}] at half the height and width "
-                    f"(B, C, {h / 2:g}, {w / 2:g}) with the same batch; got {tuple(fine.shape)} and "
-                    f"{tuple(coarse.shape)} (no padding is applied)"
-                )
+        check_latent_pyramid(latents, channels=self.channels)
 
     def forward(self, latents: Sequence[torch.Tensor]) -> torch.Tensor:
         """Scalar: Σ over pairs of mean((z_coarse − predictor(haar_dwt(z_fine)))²)."""
@@ -144,3 +153,31 @@ class CrossScalePenalty(nn.Module):
             prediction = predictor(haar_dwt(fine))
             total = total + F.mse_loss(prediction, coarse)
         return total
+
+
+@torch.no_grad()
+def cross_scale_redundancy(latents: Sequence[torch.Tensor]) -> list[float]:
+    """How linearly predictable each coarser latent is from the Haar sub-bands of the finer one.
+
+    For each consecutive pair (fine (B, C_f, H, W), coarse (B, C_c, H/2, W/2)) the best affine map from the
+    4·C_f sub-band values to the C_c coarse values at each position is fitted by least squares (float64,
+    all B·H/2·W/2 positions) and its R² returned: 1 − residual energy / energy about the mean, in [0, 1].
+    1 means the coarse latent is redundant given the fine one; the phase-2 penalty pushes it down. With few
+    positions per fitted parameter R² is biased upwards (by about (4·C_f + 1) / positions).
+    """
+    check_latent_pyramid(latents)
+    scores = []
+    for fine, coarse in pairwise(latents):
+        bands = haar_dwt(fine.double()).movedim(1, -1).flatten(0, 2)
+        target = coarse.double().movedim(1, -1).flatten(0, 2)
+        design = torch.cat([bands, torch.ones_like(bands[:, :1])], dim=1)
+        if design.shape[0] <= design.shape[1]:
+            raise ValueError(
+                f"latents give {design.shape[0]} positions for {design.shape[1]} fitted parameters per "
+                f"channel; use a larger batch"
+            )
+        solution = torch.linalg.lstsq(design, target).solution
+        residual = (target - design @ solution).pow(2).sum()
+        spread = (target - target.mean(0)).pow(2).sum()
+        scores.append(float(1 - residual / spread) if spread > 0 else 1.0)
+    return scores

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from laserlab.bench import threads
-from laserlab.spectral import CrossScalePenalty, haar_dwt, haar_idwt, reverse_gradient
+from laserlab.spectral import CrossScalePenalty, cross_scale_redundancy, haar_dwt, haar_idwt, reverse_gradient
 
 # pywavelets is not installed in the venv (and its 'haar' detail bands use other signs and orders), so the
 # oracles are written here: a numpy loop over 2×2 blocks, and the "four fixed 2×2 stride-2 filters" form.
@@ -314,3 +314,31 @@ def test_latents_must_be_a_sequence_of_float_tensors():
         penalty(torch.zeros(2, 3, 8, 8))
     with pytest.raises(TypeError, match=r"latents\[1\]"):
         penalty([torch.zeros(1, 3, 8, 8), torch.zeros(1, 5, 4, 4, dtype=torch.long)])
+
+
+def test_cross_scale_redundancy_is_one_for_an_affine_map_and_matches_a_numpy_fit():
+    generator = torch.Generator().manual_seed(5)
+    fine = torch.randn(6, 3, 8, 8, generator=generator, dtype=torch.float64)
+    mixing = torch.randn(2, 12, generator=generator, dtype=torch.float64)
+    coarse = torch.einsum("oc,bchw->bohw", mixing, haar_dwt(fine)) + 0.3
+    assert cross_scale_redundancy([fine, coarse]) == pytest.approx([1.0], abs=1e-9)
+    # independent oracle: numpy least squares with an intercept on a noisy coarse latent
+    noisy = coarse + torch.randn(coarse.shape, generator=generator, dtype=torch.float64)
+    bands = haar_dwt(fine).permute(0, 2, 3, 1).reshape(-1, 12).numpy()
+    design = np.hstack([bands, np.ones((bands.shape[0], 1))])
+    target = noisy.permute(0, 2, 3, 1).reshape(-1, 2).numpy()
+    fitted = design @ np.linalg.lstsq(design, target, rcond=None)[0]
+    expected = 1 - ((target - fitted) ** 2).sum() / ((target - target.mean(0)) ** 2).sum()
+    (score,) = cross_scale_redundancy([fine, noisy])
+    assert score == pytest.approx(expected, abs=1e-12)
+    assert 0.3 < score < 0.99
+
+
+def test_cross_scale_redundancy_rejects_bad_pyramids():
+    fine = torch.randn(4, 3, 8, 8)
+    with pytest.raises(ValueError, match="list of 2 or more tensors"):
+        cross_scale_redundancy([fine])
+    with pytest.raises(ValueError, match=r"latents\[1\] must be latents\[0\] at half"):
+        cross_scale_redundancy([fine, torch.randn(4, 2, 3, 3)])
+    with pytest.raises(ValueError, match="use a larger batch"):
+        cross_scale_redundancy([torch.randn(1, 8, 4, 4), torch.randn(1, 2, 2, 2)])
