@@ -1,8 +1,9 @@
 """Run ``laserlab.train.fit`` in its own process for the resume and DDP tests.
 
 ``python run_fit.py CONFIG.json RESULT_DIR [KILL_AT_STEP]``: trains, then writes each rank's model state
-to ``RESULT_DIR/state-rank<r>.pt`` and its final metrics to ``RESULT_DIR/metrics-rank<r>.json``. With
-KILL_AT_STEP the process SIGKILLs itself right after that optimiser step (no clean shutdown).
+(and objective state, keys ``objective.*``) to ``RESULT_DIR/state-rank<r>.pt`` and its final metrics to
+``RESULT_DIR/metrics-rank<r>.json``. With KILL_AT_STEP the process SIGKILLs itself right after that
+optimiser step (no clean shutdown).
 """
 
 import json
@@ -34,7 +35,9 @@ def main() -> None:
     result = fit(config, callbacks=callbacks)
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     results.mkdir(parents=True, exist_ok=True)
-    torch.save(result.model.state_dict(), results / f"state-rank{rank}.pt")
+    # the model's state, plus any trainable objective part (e.g. the cross-scale predictors) as objective.*
+    objective = {f"objective.{key}": value for key, value in result.module.objective.state_dict().items()}
+    torch.save({**result.model.state_dict(), **objective}, results / f"state-rank{rank}.pt")
     (results / f"metrics-rank{rank}.json").write_text(
         json.dumps({**result.metrics, "step": result.global_step})
     )

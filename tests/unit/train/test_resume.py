@@ -35,6 +35,13 @@ CONFIG = {
     "trainer": {"max_steps": 9, "progress_bar": False, "log_every_n_steps": 1},
     "seed": 3,
 }
+# A two-level model with both spectral phases; the phase-1 window (5 steps) ends after the kill point's
+# checkpoint (step 3), so the resumed run must pick up the schedule and then switch phase 2 on.
+SPECTRAL = {
+    **CONFIG,
+    "model": {**CONFIG["model"], "name": "hierarchical", "coarse_dim": 8},
+    "spectral": {"phase1": True, "phase2": True, "steps": 5, "tau_init": 0.1, "delta": 0.01},
+}
 
 
 def run(config: dict, tmp: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
@@ -56,11 +63,12 @@ def run(config: dict, tmp: Path, name: str, *extra: str) -> subprocess.Completed
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path):
-    whole = run({**CONFIG, "output_dir": str(tmp_path / "whole")}, tmp_path, "whole")
+@pytest.mark.parametrize("config", [CONFIG, SPECTRAL], ids=["vq", "spectral"])
+def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path, config):
+    whole = run({**config, "output_dir": str(tmp_path / "whole")}, tmp_path, "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
 
-    interrupted = {**CONFIG, "output_dir": str(tmp_path / "interrupted")}
+    interrupted = {**config, "output_dir": str(tmp_path / "interrupted")}
     killed = run(interrupted, tmp_path, "killed", "5")  # mid-epoch 2; last.ckpt holds step 3
     assert killed.returncode == -9, killed.stderr[-3000:]
     last = tmp_path / "interrupted" / "checkpoints" / "last.ckpt"
@@ -85,3 +93,7 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path):
     )
     assert history_a["train/loss_step"] == history_b["train/loss_step"]
     assert [step for step, _ in history_a["train/loss_step"]] == list(range(9))
+    if "spectral" in config:
+        assert any(key.startswith("objective.") for key in a)  # the phase-2 predictors were compared too
+        taus = [tau for _, tau in history_b["train/spectral_tau"]]
+        assert taus[:5] == pytest.approx([0.1, 0.28, 0.46, 0.64, 0.82]) and all(t != t for t in taus[5:])
