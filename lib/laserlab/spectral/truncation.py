@@ -10,11 +10,13 @@ truncated image ``x̃ = P_Hᵀ (F ⊙ M) P_W`` with the radial soft mask
 1 at DC, falling linearly to 0 at r = τ. **τ = 1 is not the identity**: r reaches √2 at the highest
 frequency, so at τ = 1 about 79 % of the coefficients pass and all but DC are attenuated (≈ 29–33 dB on
 natural 256² crops). Following the paper, truncation is *switched off* after its window — a visible jump
-from a blurred to the full-band image — rather than kept at τ_final.
+from a blurred to the full-band image — rather than kept at τ_final. The ``"flat_top"`` mask (a project
+variant) reaches the identity at τ = 1 instead, so its curriculum ends without a jump.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -23,8 +25,12 @@ import torch
 from ..checks import check_float_tensor, check_number, check_positive_int
 from .dct import dct_2d, idct_2d
 
-#: mask kinds: the paper's soft radial ramp, its hard radial cut, and the square cut of public code
-MASK_KINDS = ("radial", "hard", "square")
+#: mask kinds: the paper's soft radial ramp, its hard radial cut, the square cut of public code, and a
+#: project variant (not the paper's) whose mask at τ = 1 is the identity
+MASK_KINDS = ("radial", "hard", "square", "flat_top")
+
+#: ramp width w of the ``"flat_top"`` mask, in units of r
+FLAT_TOP_RAMP = 0.1
 
 
 def _check_tau(tau, name: str = "tau") -> None:
@@ -51,7 +57,10 @@ def spectral_mask(
 
     - ``"radial"`` (the paper): ``max(0, (τ − r)/τ)`` with ``r = sqrt((u/H)² + (v/W)²)``;
     - ``"hard"``: 1 where r < τ, else 0;
-    - ``"square"``: 1 where u/H < τ and v/W < τ, else 0 (the square DCT cut of public implementations).
+    - ``"square"``: 1 where u/H < τ and v/W < τ, else 0 (the square DCT cut of public implementations);
+    - ``"flat_top"`` (a project variant, not the paper's): ``clip((c − r)/w, 0, 1)`` with ramp width
+      w = :data:`FLAT_TOP_RAMP` and cutoff c = w + τ·√2 — flat at 1 up to r = τ·√2, so at τ = 1 it passes
+      every coefficient unchanged and a curriculum ending there has no jump when it switches off.
     """
     check_positive_int(height, "height")
     check_positive_int(width, "width")
@@ -63,7 +72,13 @@ def spectral_mask(
         mask = ((u < tau) & (v < tau)).double()
     else:
         r = torch.sqrt(u**2 + v**2)
-        mask = ((tau - r) / tau).clamp_min(0) if kind == "radial" else (r < tau).double()
+        if kind == "radial":
+            mask = ((tau - r) / tau).clamp_min(0)
+        elif kind == "hard":
+            mask = (r < tau).double()
+        else:
+            cutoff = FLAT_TOP_RAMP + tau * math.sqrt(2.0)
+            mask = ((cutoff - r) / FLAT_TOP_RAMP).clamp(0, 1)
     return mask.to(dtype)
 
 

@@ -50,6 +50,8 @@ def _oracle_mask(height: int, width: int, tau: float, kind: str) -> np.ndarray:
                 mask[u, v] = max(0.0, (tau - r) / tau)
             elif kind == "hard":
                 mask[u, v] = float(r < tau)
+            elif kind == "flat_top":  # ramp width 0.1, flat up to τ·√2
+                mask[u, v] = min(1.0, max(0.0, (0.1 + tau * math.sqrt(2) - r) / 0.1))
             else:
                 mask[u, v] = float(u / height < tau and v / width < tau)
     return mask
@@ -87,7 +89,8 @@ def test_dc_passes_and_nothing_beyond_the_cutoff(kind):
     u = torch.arange(height, dtype=torch.float64)[:, None] / height
     v = torch.arange(width, dtype=torch.float64)[None, :] / width
     r = (u**2 + v**2).sqrt()
-    outside = (u >= tau) | (v >= tau) if kind == "square" else r >= tau
+    cutoff = 0.1 + tau * math.sqrt(2) if kind == "flat_top" else tau
+    outside = (u >= tau) | (v >= tau) if kind == "square" else r >= cutoff - 1e-12
     assert outside.any() and (mask[outside] == 0).all()
     assert ((mask >= 0) & (mask <= 1)).all()
 
@@ -101,6 +104,18 @@ def test_hard_and_square_are_binary_and_nested():
     assert torch.equal(radial > 0, hard > 0)
     assert (square[hard > 0] == 1).all()
     assert int(square.sum()) == 32 * 32
+
+
+def test_flat_top_reaches_the_identity_at_tau_one_and_the_paper_mask_does_not():
+    photo = _crop(size=64)
+    assert torch.equal(spectral_mask(64, 48, 1.0, kind="flat_top"), torch.ones(64, 48))
+    np.testing.assert_allclose(truncate(photo, 1.0, kind="flat_top").numpy(), photo.numpy(), atol=1e-12)
+    assert _psnr(truncate(photo, 1.0, kind="radial"), photo) < 40
+    # flat at 1 up to r = τ·√2, then a ramp of width 0.1 down to 0
+    mask = spectral_mask(100, 100, 0.1, kind="flat_top", dtype=torch.float64)
+    assert mask[14, 0].item() == 1.0  # r = 0.14 ≤ 0.1·√2
+    assert mask[19, 0].item() == pytest.approx((0.1 + 0.1 * math.sqrt(2) - 0.19) / 0.1, abs=1e-12)
+    assert mask[25, 0].item() == 0.0
 
 
 def test_passband_fraction_matches_the_notes():

@@ -32,7 +32,7 @@ def config(**changes):
         ({"tau_init": 0.5, "tau_final": 0.2}, "spectral.tau_final must be >= spectral.tau_init"),
         ({"epochs": 0}, r"spectral.epochs must be an int >= 1"),
         ({"steps": 0}, r"spectral.steps must be an int >= 1"),
-        ({"kind": "gaussian"}, r"spectral.kind must be one of \['radial', 'hard', 'square'\]"),
+        ({"kind": "gaussian"}, r"spectral.kind must be one of \['radial', 'hard', 'square', 'flat_top'\]"),
         ({"delta": -0.1}, r"spectral.delta must be"),
         ({"phase1": "yes"}, "spectral.phase1 must be true or false"),
         ({"tau": 0.1}, r"unknown key\(s\) \['tau'\] in spectral"),
