@@ -134,6 +134,8 @@ class CrossScalePenalty(nn.Module):
         for count in channels:
             check_positive_int(count, "channels[i]")
         check_number(delta, "delta", minimum=0)
+        if not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be True or False; got {normalize!r}")
         self.channels, self.delta, self.normalize = tuple(channels), float(delta), bool(normalize)
         self.predictors = nn.ModuleList(nn.Conv2d(4 * fine, coarse, 1) for fine, coarse in pairwise(channels))
         self.active = True

@@ -17,6 +17,7 @@ variant) reaches the identity at τ = 1 instead, so its curriculum ends without 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import lightning as L
@@ -106,9 +107,11 @@ class SpectralTruncation(L.Callback):
     images are clamped to [0, 1]. Validation and test always see clean images. τ is logged as
     ``train/spectral_tau`` (NaN once truncation is off).
 
-    ``penalty``: an object with a boolean ``active`` (the phase-2 :class:`~.interscale.CrossScalePenalty`),
-    held off during the window and switched on after it — phase 2 starts where phase 1 ends. State is a
-    function of the trainer's step/epoch only, so a resumed run continues the schedule exactly.
+    ``penalty``: an object with a boolean ``active`` (the phase-2 :class:`~.interscale.CrossScalePenalty`;
+    default: the module's ``cross_scale`` attribute when it has one), held off during the window and
+    switched on after it — phase 2 starts where phase 1 ends. A window covering the whole run is warned
+    about. State is a function of the trainer's step/epoch only, so a resumed run continues the schedule
+    exactly.
     """
 
     def __init__(
@@ -153,17 +156,43 @@ class SpectralTruncation(L.Callback):
 
         return apply
 
+    def _penalty(self, pl_module):
+        # the given penalty, else the module's own phase-2 penalty (AutoencoderModule.cross_scale)
+        return self.penalty if self.penalty is not None else getattr(pl_module, "cross_scale", None)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        per_epoch = trainer.num_training_batches
+        window = self.window if self.unit == "step" else self.window * per_epoch
+        if 0 < trainer.max_steps <= window:
+            warnings.warn(
+                f"the spectral truncation window ({self.window} {self.unit}s ≈ {window} steps) covers the "
+                f"whole run (max_steps {trainer.max_steps}): the model never sees clean images and phase 2 "
+                f"never starts; shorten spectral.epochs / spectral.steps",
+                stacklevel=2,
+            )
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         tau = self.tau(trainer.global_step if self.unit == "step" else trainer.current_epoch)
         pl_module.batch_transform = None if tau is None else self.transform(tau)
-        if self.penalty is not None:
-            self.penalty.active = tau is None
+        penalty = self._penalty(pl_module)
+        if penalty is not None:
+            penalty.active = tau is None
         # logged every step (NaN once off): Lightning repeats a step value that is not logged again
         logged = float("nan") if tau is None else tau
         pl_module.log("train/spectral_tau", logged, on_step=True, on_epoch=False, batch_size=1)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        self._switch_off(pl_module)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._switch_off(pl_module)
+
+    def _switch_off(self, pl_module) -> None:
+        # leave the module as after the window: clean batches, phase 2 (if any) on
         pl_module.batch_transform = None
+        penalty = self._penalty(pl_module)
+        if penalty is not None:
+            penalty.active = True
 
     def __repr__(self) -> str:
         return (

@@ -119,7 +119,10 @@ class SpectralConfig:
     - ``phase2`` — the cross-scale penalty (:class:`~laserlab.spectral.CrossScalePenalty`) between the
       model's latents (needs a model with two or more, e.g. ``hierarchical``): codec pushed by gradient
       reversal scaled by ``delta``; latents RMS-normalised when ``normalize``. With phase 1 on, the codec
-      feels it only after phase 1's window (its predictor learns throughout); logged as ``cross_scale``.
+      feels it only after phase 1's window (its predictor learns throughout); logged as ``cross_scale``
+      and, being the predictor's loss, part of ``loss``; ``trainer.gradient_clip_val`` clips the joint norm
+      of codec and predictor gradients. During the window the training quality metrics (``train/mse``,
+      ``train/psnr``) compare with the truncated targets; validation always uses clean images.
     """
 
     phase1: bool = False
@@ -152,6 +155,13 @@ class SpectralConfig:
         if self.kind not in MASK_KINDS:
             raise ValueError(f"spectral.kind must be one of {list(MASK_KINDS)}; got {self.kind!r}")
         check_number(self.delta, "spectral.delta", minimum=0)
+
+    def check_window(self, max_steps: int) -> None:
+        if self.phase1 and self.steps is not None and self.steps >= max_steps:
+            raise ValueError(
+                f"spectral.steps (the phase-1 window, {self.steps}) must be below trainer.max_steps "
+                f"({max_steps}), or the model never trains on clean images and phase 2 never starts"
+            )
 
 
 _SECTIONS = {
@@ -261,3 +271,4 @@ class TrainConfig:
         check_positive_int(self.seed, "seed", minimum=0)
         for section in (self.data, self.optimizer, self.trainer, self.spectral):
             section.validate()
+        self.spectral.check_window(self.trainer.max_steps)

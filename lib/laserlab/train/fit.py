@@ -171,7 +171,9 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
     resume = config.resume and (output / "checkpoints" / "last.ckpt").is_file()
     trainer.fit(module, datamodule=datamodule, ckpt_path="last" if resume else None)
     results = trainer.validate(module, datamodule=datamodule, verbose=False)
-    metrics = {name: float(value) for name, value in (results[0] if results else {}).items()}
+    metrics = {
+        name: float(value) for name, value in (results[0] if results else {}).items() if name != "step"
+    }
     module.eval()
     return FitResult(
         model=module.model,

@@ -143,6 +143,9 @@ class AutoencoderModule(L.LightningModule):
             self.val_metrics["ssim"].update(quality.ssim(reconstruction, images))
             self.log("val/ssim", self.val_metrics["ssim"], on_epoch=True, batch_size=batch_size)
         self.log("val/mse", self.val_metrics["mse"], on_epoch=True, batch_size=batch_size)
+        # Lightning would log validation inside fit at (optimiser steps − 1); "step" sets the x-axis to the
+        # steps actually taken, so validation rows line up with training rows and a later validate() call
+        self.log("step", float(self.global_step), on_epoch=True, batch_size=batch_size)
         self.log("val/psnr", self.val_metrics["psnr"], on_epoch=True, batch_size=batch_size, prog_bar=True)
         logged = {"val/loss": losses.total}
         logged.update({f"val/loss_{name}": value for name, value in losses.terms.items()})

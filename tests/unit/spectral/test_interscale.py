@@ -342,3 +342,8 @@ def test_cross_scale_redundancy_rejects_bad_pyramids():
         cross_scale_redundancy([fine, torch.randn(4, 2, 3, 3)])
     with pytest.raises(ValueError, match="use a larger batch"):
         cross_scale_redundancy([torch.randn(1, 8, 4, 4), torch.randn(1, 2, 2, 2)])
+
+
+def test_normalize_must_be_a_bool():
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        CrossScalePenalty([4, 2], normalize="no")

@@ -1,4 +1,5 @@
 import math
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -262,6 +263,31 @@ def test_callback_counts_steps_when_asked():
     module.batch_transform = "stale"
     callback.on_train_end(SimpleNamespace(), module)
     assert module.batch_transform is None
+
+
+def test_callback_uses_the_modules_own_penalty_and_switches_off_on_an_exception():
+    callback = SpectralTruncation(0.1, 0.9, steps=10)  # no penalty given
+    module = _FakeModule()
+    module.cross_scale = SimpleNamespace(active=True)
+    _batch_start(callback, module, step=3)
+    assert module.cross_scale.active is False and module.batch_transform is not None
+    callback.on_exception(SimpleNamespace(), module, KeyboardInterrupt())
+    assert module.cross_scale.active is True and module.batch_transform is None
+
+
+@pytest.mark.parametrize(
+    ("unit", "window", "warns"), [("step", 100, True), ("epoch", 10, True), ("step", 99, False)]
+)
+def test_callback_warns_when_the_window_covers_the_run(unit, window, warns):
+    callback = SpectralTruncation(**({"steps": window} if unit == "step" else {"epochs": window}))
+    trainer = SimpleNamespace(max_steps=100, num_training_batches=10)
+    if warns:
+        with pytest.warns(UserWarning, match="covers the whole run"):
+            callback.on_train_start(trainer, _FakeModule())
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            callback.on_train_start(trainer, _FakeModule())
 
 
 def test_callback_kind_reaches_the_transform():

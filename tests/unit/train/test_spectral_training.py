@@ -36,6 +36,7 @@ def config(**changes):
         ({"delta": -0.1}, r"spectral.delta must be"),
         ({"phase1": "yes"}, "spectral.phase1 must be true or false"),
         ({"tau": 0.1}, r"unknown key\(s\) \['tau'\] in spectral"),
+        ({"phase1": True, "steps": 1000}, r"spectral.steps \(the phase-1 window, 1000\) must be below"),
     ],
 )
 def test_bad_spectral_options_name_the_key(spectral, message):
@@ -77,5 +78,7 @@ def test_fit_runs_the_curriculum_then_the_penalty(tmp_path):
     assert all(math.isnan(tau) for _, tau in taus[4:])  # truncation off after the window
     assert [step for step, _ in history["train/loss_cross_scale_step"]] == list(range(7))
     assert "val/loss_cross_scale" in result.metrics
+    # validation rows sit at the optimiser steps taken: after epochs of 3 steps, and the final validate()
+    assert [step for step, _ in history["val/mse"]] == [3, 6, 7]
     assert result.module.cross_scale.active
     assert result.module.batch_transform is None
