@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..spectral import CrossScalePenalty, haar_dwt, reverse_gradient, spectral_mask, truncate
+from ..spectral.interscale import _rms_normalized  # the penalty's own normalisation, for the same value
 from . import interleaved, machine_header, table, threads
 
 _HAAR = 0.5 * torch.tensor([[[1, 1], [1, 1]], [[1, -1], [1, -1]], [[1, 1], [-1, -1]], [[1, -1], [-1, 1]]])
@@ -186,28 +187,14 @@ def _bench_dwt(args, device: torch.device, clock: str, sync) -> None:
         )
         label = "×".join(str(n) for n in shape)
         for what in ("forward", "forward+backward"):
-            base = timings[f"laserlab haar_dwt {what}"].median
-            for name in (f"laserlab haar_dwt {what}", f"depthwise conv {what}"):
-                t = timings[name]
-                rows.append(
-                    [
-                        f"{label}  {name}",
-                        _ms(t.median),
-                        _ms(min(t.seconds)),
-                        f"{t.median / base:.2f}",
-                        f"{difference:.1e}",
-                    ]
-                )
+            pair = {name: timings[name] for name in (f"laserlab haar_dwt {what}", f"depthwise conv {what}")}
+            for row in _rows(pair, f"laserlab haar_dwt {what}"):
+                rows.append([f"{label}  {row[0]}", *row[1:], f"{difference:.1e}"])
     print()
     print(
         f"# (b) Haar DWT on latents (B, C, H, W), float32, {device}; anchor: four fixed 2×2 stride-2 filters"
     )
     print(table(rows, ["candidate", "median ms", "min ms", "× laserlab", "max |diff|"]))
-
-
-def _rms(z: torch.Tensor) -> torch.Tensor:
-    # the penalty's per-image RMS normalisation, same epsilon, so both candidates compute the same value
-    return z / z.square().mean(dim=(1, 2, 3), keepdim=True).add(1e-6).sqrt()
 
 
 def _conv_penalty(penalty: CrossScalePenalty, latents, weights) -> torch.Tensor:
@@ -217,7 +204,7 @@ def _conv_penalty(penalty: CrossScalePenalty, latents, weights) -> torch.Tensor:
     for predictor, fine, coarse, weight in pairs:
         fine, coarse = (reverse_gradient(z, penalty.delta) for z in (fine, coarse))
         if penalty.normalize:
-            fine, coarse = _rms(fine), _rms(coarse)
+            fine, coarse = _rms_normalized(fine), _rms_normalized(coarse)
         total = total + F.mse_loss(predictor(haar_conv(fine, weight)), coarse)
     return total
 

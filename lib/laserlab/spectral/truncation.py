@@ -34,15 +34,17 @@ MASK_KINDS = ("radial", "hard", "square", "flat_top")
 FLAT_TOP_RAMP = 0.1
 
 
-def _check_tau(tau, name: str = "tau") -> None:
+def check_tau(tau, name: str = "tau") -> None:
+    """``tau`` must be a cutoff in (0, 1]."""
     check_number(tau, name, minimum=0, maximum=1)
     if tau == 0:
         raise ValueError(f"{name} must be a finite number in (0, 1]; got {tau!r}")
 
 
-def _check_kind(kind) -> None:
+def check_kind(kind, name: str = "kind") -> None:
+    """``kind`` must be one of :data:`MASK_KINDS`."""
     if kind not in MASK_KINDS:
-        raise ValueError(f"kind must be one of {list(MASK_KINDS)}; got {kind!r}")
+        raise ValueError(f"{name} must be one of {list(MASK_KINDS)}; got {kind!r}")
 
 
 def spectral_mask(
@@ -65,8 +67,8 @@ def spectral_mask(
     """
     check_positive_int(height, "height")
     check_positive_int(width, "width")
-    _check_tau(tau)
-    _check_kind(kind)
+    check_tau(tau)
+    check_kind(kind)
     u = torch.arange(height, dtype=torch.float64, device=device).unsqueeze(1) / height
     v = torch.arange(width, dtype=torch.float64, device=device).unsqueeze(0) / width
     if kind == "square":
@@ -125,15 +127,15 @@ class SpectralTruncation(L.Callback):
         input_only: bool = False,
         penalty=None,
     ):
-        _check_tau(tau_init, "tau_init")
-        _check_tau(tau_final, "tau_final")
+        check_tau(tau_init, "tau_init")
+        check_tau(tau_final, "tau_final")
         if tau_final < tau_init:
             raise ValueError(f"tau_final must be >= tau_init ({tau_init}); got {tau_final!r}")
         if steps is None:
             check_positive_int(epochs, "epochs")
         else:
             check_positive_int(steps, "steps")
-        _check_kind(kind)
+        check_kind(kind)
         if penalty is not None and not hasattr(penalty, "active"):
             raise TypeError(f"penalty must have a boolean 'active' attribute; got {type(penalty).__name__}")
         self.tau_init, self.tau_final = float(tau_init), float(tau_final)

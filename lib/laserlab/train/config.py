@@ -137,23 +137,19 @@ class SpectralConfig:
     normalize: bool = True
 
     def validate(self) -> None:
-        from ..spectral import MASK_KINDS
+        from ..spectral.truncation import check_kind, check_tau
 
         for name in ("phase1", "phase2", "input_only", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"spectral.{name} must be true or false; got {getattr(self, name)!r}")
-        for name in ("tau_init", "tau_final"):
-            value = getattr(self, name)
-            check_number(value, f"spectral.{name}", minimum=0, maximum=1)
-            if value == 0:
-                raise ValueError(f"spectral.{name} must be a finite number in (0, 1]; got {value!r}")
+        check_tau(self.tau_init, "spectral.tau_init")
+        check_tau(self.tau_final, "spectral.tau_final")
         if self.tau_final < self.tau_init:
             raise ValueError(f"spectral.tau_final must be >= spectral.tau_init; got {self.tau_final!r}")
         check_positive_int(self.epochs, "spectral.epochs")
         if self.steps is not None:
             check_positive_int(self.steps, "spectral.steps")
-        if self.kind not in MASK_KINDS:
-            raise ValueError(f"spectral.kind must be one of {list(MASK_KINDS)}; got {self.kind!r}")
+        check_kind(self.kind, "spectral.kind")
         check_number(self.delta, "spectral.delta", minimum=0)
 
     def check_window(self, max_steps: int) -> None:

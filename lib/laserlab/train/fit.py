@@ -141,8 +141,7 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
                 steps=spectral.steps,
                 kind=spectral.kind,
                 input_only=spectral.input_only,
-                penalty=module.cross_scale,
-            )
+            )  # switches the module's own phase-2 penalty (module.cross_scale) on after its window
         )
     t = config.trainer
     trainer = L.Trainer(

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from ..checks import check_images, check_number, check_positive_int
 from ..perceptual.quality import psnr
 from ..spectral import MASK_KINDS, passband_fraction, spectral_mask, truncate
+from ..spectral.truncation import check_kind, check_tau
 
 #: PSNRs above this are rounding error of an identity truncation, drawn off-scale
 IDENTITY_DB = 100.0
@@ -24,15 +25,8 @@ def _check_taus(taus) -> list[float]:
         raise ValueError(f"taus must be a non-empty sequence of cutoffs in (0, 1]; got {taus!r}")
     taus = [float(tau) if isinstance(tau, np.floating) else tau for tau in taus]
     for i, tau in enumerate(taus):
-        check_number(tau, f"taus[{i}]", minimum=0, maximum=1)
-        if tau == 0:
-            raise ValueError(f"taus[{i}] must be a finite number in (0, 1]; got {tau!r}")
+        check_tau(tau, f"taus[{i}]")
     return taus
-
-
-def _check_kind(kind, name: str = "kind") -> None:
-    if kind not in MASK_KINDS:
-        raise ValueError(f"{name} must be one of {list(MASK_KINDS)}; got {kind!r}")
 
 
 def _as_batch(images, name: str) -> torch.Tensor:
@@ -53,10 +47,10 @@ def _as_batch(images, name: str) -> torch.Tensor:
     return batch
 
 
-def _psnr_of_truncation(images: torch.Tensor, tau: float, kind: str) -> float:
+def _truncation_and_psnr(images: torch.Tensor, tau: float, kind: str) -> tuple[torch.Tensor, float]:
     # clamped to [0, 1], as training sees it (SpectralTruncation clamps); mean of the per-image PSNRs
     truncated = truncate(images, tau, kind=kind).clamp(0, 1)
-    return float(psnr(truncated, images).mean())
+    return truncated, float(psnr(truncated, images).mean())
 
 
 def dct_masks(taus: Sequence[float], *, size: tuple[int, int] = (64, 64), kind: str = "radial") -> Figure:
@@ -66,7 +60,7 @@ def dct_masks(taus: Sequence[float], *, size: tuple[int, int] = (64, 64), kind: 
     give τ and the share of coefficients the mask passes (M > 0) at ``size`` = (H, W).
     """
     taus = _check_taus(taus)
-    _check_kind(kind)
+    check_kind(kind)
     if not isinstance(size, tuple | list) or len(size) != 2:
         raise ValueError(f"size must be (height, width); got {size!r}")
     height, width = size
@@ -95,7 +89,7 @@ def truncation_gallery(image, taus: Sequence[float], *, kind: str = "radial", si
     ``image``: a tensor (3, H, W) or an array (H, W, 3), floats in [0, 1].
     """
     taus = _check_taus(taus)
-    _check_kind(kind)
+    check_kind(kind)
     batch = _as_batch(image, "image")
     if batch.shape[0] != 1:
         raise ValueError(f"image must be one image (3, H, W) or (H, W, 3); got a batch {tuple(batch.shape)}")
@@ -105,9 +99,9 @@ def truncation_gallery(image, taus: Sequence[float], *, kind: str = "radial", si
     axes[0].imshow(batch[0].permute(1, 2, 0).numpy(), interpolation="nearest")
     axes[0].set_title("original", fontsize=8)
     for ax, tau in zip(axes[1:], taus, strict=True):
-        truncated = truncate(batch, tau, kind=kind).clamp(0, 1)
+        truncated, value = _truncation_and_psnr(batch, tau, kind)
         ax.imshow(truncated[0].permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(f"τ = {tau:g}\n{_psnr_of_truncation(batch, tau, kind):.2f} dB", fontsize=8)
+        ax.set_title(f"τ = {tau:g}\n{value:.2f} dB", fontsize=8)
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
@@ -129,7 +123,7 @@ def psnr_vs_tau(
             f"kinds must be a non-empty sequence of mask kinds from {list(MASK_KINDS)}; got {kinds!r}"
         )
     for i, kind in enumerate(kinds):
-        _check_kind(kind, f"kinds[{i}]")
+        check_kind(kind, f"kinds[{i}]")
     batch = _as_batch(image_or_images, "image_or_images")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.4))
@@ -137,7 +131,7 @@ def psnr_vs_tau(
     height, width = batch.shape[-2:]
     finite_top = -math.inf
     for kind in kinds:
-        values = [_psnr_of_truncation(batch, tau, kind) for tau in taus]
+        values = [_truncation_and_psnr(batch, tau, kind)[1] for tau in taus]
         # a mask passing every coefficient (the square cut at τ = 1) is the identity: only rounding error is
         # left, hundreds of dB (or inf) that would flatten the other curves; those points go off the top
         exact = [v for v in values if v < IDENTITY_DB]
