@@ -129,7 +129,7 @@ def rotation_trick(vectors: torch.Tensor, codewords: torch.Tensor) -> torch.Tens
 
 def _seed(*entropy: int) -> int:
     """A well-mixed 63-bit seed from integers (numpy's SeedSequence), identical on every rank."""
-    return int(np.random.SeedSequence(list(entropy)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1, dtype=np.uint64)[0]) >> 1
 
 
 @dataclass
