@@ -57,9 +57,45 @@ def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str)
         )
 
 
-def check_positive_int(value, name: str, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> None:
+    """``value`` must be an int (not a bool) within [minimum, maximum]: ``TypeError`` for another type,
+    ``ValueError`` for an int out of range."""
+    low = "-inf" if minimum is None else str(minimum)
+    high = "inf" if maximum is None else str(maximum)
+    expected = f"an int in [{low}, {high}]" if maximum is not None else f"an int >= {low}"
+    if minimum is None and maximum is None:
+        expected = "an int"
+    if not _is_int(value):
+        raise TypeError(f"{name} must be {expected}; got {value!r} ({type(value).__name__})")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+
+
+def check_positive_int(value, name: str) -> None:
+    """``value`` must be an int >= 1 (``TypeError`` for a non-int, ``ValueError`` below 1)."""
+    check_int(value, name, minimum=1)
+
+
+def check_nonnegative_int(value, name: str) -> None:
+    """``value`` must be an int >= 0 (``TypeError`` for a non-int, ``ValueError`` below 0)."""
+    check_int(value, name, minimum=0)
+
+
+def check_bool(value, name: str) -> None:
+    """``value`` must be ``True`` or ``False`` (a truthy string or 1 is a ``TypeError``)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool (True or False); got {value!r}")
+
+
+def check_choice(value, name: str, choices) -> None:
+    """``value`` must be one of ``choices`` (compared with ``==``; a ``ValueError`` listing them)."""
+    choices = tuple(choices)
+    if isinstance(value, bool) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
 
 
 def check_number(
@@ -67,12 +103,15 @@ def check_number(
 ) -> None:
     """``value`` must be a finite real number (int or float, not bool) within [minimum, maximum].
 
-    ``exclusive=True`` excludes the given bounds, e.g. a decay in (0, 1).
+    ``exclusive=True`` excludes the given bounds, e.g. a decay in (0, 1). A non-number is a ``TypeError``;
+    NaN, ±Inf or a number out of range a ``ValueError``.
     """
     low = "-inf" if minimum is None else f"{minimum:g}"
     high = "inf" if maximum is None else f"{maximum:g}"
     expected = f"a finite number in {'(' if exclusive else '['}{low}, {high}{')' if exclusive else ']'}"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be {expected}; got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be {expected}; got {value!r}")
     below = minimum is not None and (value <= minimum if exclusive else value < minimum)
     above = maximum is not None and (value >= maximum if exclusive else value > maximum)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:  # bad input from the command line: one clear line, no traceback
+    except (ValueError, TypeError) as error:  # bad input: one clear line, no traceback
         print(f"laserlab {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -3,7 +3,15 @@ import math
 import pytest
 import torch
 
-from laserlab.checks import check_finite, check_number
+from laserlab.checks import (
+    check_bool,
+    check_choice,
+    check_finite,
+    check_int,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 
 
 @pytest.mark.parametrize(
@@ -28,9 +36,6 @@ def test_check_number_accepts(value, options):
         (2, {"maximum": 1}, r"in \[-inf, 1\]; got 2"),
         (math.nan, {}, "got nan"),
         (math.inf, {"minimum": 0}, "got inf"),
-        (True, {}, "got True"),
-        ("0.5", {}, "got '0.5'"),
-        (None, {}, "got None"),
     ],
 )
 def test_check_number_rejects_with_the_expected_form(value, options, message):
@@ -48,3 +53,44 @@ def test_check_finite_is_exact_on_overflowing_sums_and_finds_single_bad_values()
             check_finite(x, "x")
     with pytest.raises(ValueError, match="x must be finite"):
         check_finite(torch.tensor([float("inf"), -float("inf")]), "x")
+
+
+# One convention for the whole library: a wrong type is a TypeError, a wrong value a ValueError.
+@pytest.mark.parametrize("value", [True, "0.5", None, [1.0], torch.tensor(0.5)])
+def test_check_number_rejects_non_numbers_with_a_type_error(value):
+    with pytest.raises(TypeError, match=r"x must be a finite number in \[-inf, inf\]; got "):
+        check_number(value, "x")
+
+
+@pytest.mark.parametrize("check", [check_positive_int, check_nonnegative_int])
+@pytest.mark.parametrize("value", [2.0, True, "3", None, torch.tensor(3)])
+def test_int_checks_reject_non_ints_with_a_type_error(check, value):
+    with pytest.raises(TypeError, match="n must be an int >= "):
+        check(value, "n")
+
+
+def test_int_checks_reject_out_of_range_ints_with_a_value_error():
+    with pytest.raises(ValueError, match=r"n must be an int >= 1; got 0"):
+        check_positive_int(0, "n")
+    with pytest.raises(ValueError, match=r"n must be an int >= 0; got -1"):
+        check_nonnegative_int(-1, "n")
+    with pytest.raises(ValueError, match=r"n must be an int in \[2, 4\]; got 5"):
+        check_int(5, "n", minimum=2, maximum=4)
+    check_nonnegative_int(0, "n")
+    check_int(-7, "n")
+
+
+@pytest.mark.parametrize("value", [1, 0, "no", "yes", None, torch.tensor(True)])
+def test_check_bool_accepts_only_true_and_false(value):
+    with pytest.raises(TypeError, match=r"flag must be a bool \(True or False\)"):
+        check_bool(value, "flag")
+    check_bool(True, "flag")
+    check_bool(False, "flag")
+
+
+def test_check_choice_lists_the_allowed_values():
+    check_choice("omp", "solver", ("omp", "mp"))
+    with pytest.raises(ValueError, match=r"solver must be one of \['omp', 'mp'\]; got 'lasso'"):
+        check_choice("lasso", "solver", ("omp", "mp"))
+    with pytest.raises(ValueError, match="got True"):
+        check_choice(True, "flag", (1, 0))

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_number, check_positive_int
+from ..checks import check_nonnegative_int, check_number, check_positive_int
 from ..sparse import SparseCode, kmeans_init, ksvd_update, matching_pursuit, omp, online_update
 from ..sparse.atoms import replace_unused_atoms
 from ..sparse.omp import combine_atoms
@@ -173,8 +173,8 @@ class DictionaryBottleneck(Bottleneck):
         check_positive_int(online_sweeps, "online_sweeps")
         if not isinstance(kmeans_init, bool):
             raise TypeError(f"kmeans_init must be a bool; got {kmeans_init!r}")
-        check_positive_int(kmeans_iters, "kmeans_iters", minimum=0)
-        check_positive_int(seed, "seed", minimum=0)
+        check_nonnegative_int(kmeans_iters, "kmeans_iters")
+        check_nonnegative_int(seed, "seed")
 
         self.num_atoms = num_atoms
         self.sparsity = sparsity

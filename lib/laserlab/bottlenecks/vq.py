@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_number, check_positive_int
+from ..checks import check_nonnegative_int, check_number, check_positive_int
 from . import distributed
 from .base import Bottleneck, BottleneckOutput, reset_optimizer_rows
 
@@ -206,7 +206,7 @@ class VectorQuantizer(Bottleneck):
         if code_dim is not None:
             check_positive_int(code_dim, "code_dim")
         check_number(laplace_epsilon, "laplace_epsilon", minimum=0, exclusive=True)
-        check_positive_int(seed, "seed", minimum=0)
+        check_nonnegative_int(seed, "seed")
         for flag, name in (
             (kmeans_init, "kmeans_init"),
             (cosine, "cosine"),

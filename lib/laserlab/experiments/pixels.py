@@ -27,7 +27,7 @@ import torch
 
 from ..bottlenecks.patches import from_tokens, to_tokens
 from ..bottlenecks.vq import nearest_codeword
-from ..checks import check_images, check_positive_int
+from ..checks import check_images, check_nonnegative_int, check_positive_int
 from ..sparse import SparseCode, kmeans_init, ksvd_update, matching_pursuit, omp, replace_unused_atoms
 from ..sparse.rate import bits_per_pixel, quantize_values, sparse_bits_per_token, vq_bits_per_token
 
@@ -99,7 +99,7 @@ def fit_dictionary(
     Each iteration codes the tokens with OMP at ``sparsity``, runs one exact K-SVD sweep and replaces atoms
     that no token used by the worst-represented tokens.
     """
-    check_positive_int(iterations, "iterations", minimum=0)
+    check_nonnegative_int(iterations, "iterations")
     norms = torch.linalg.vector_norm(initial, dim=1, keepdim=True)
     dictionary = initial / norms.clamp(min=torch.finfo(initial.dtype).tiny)
     for _ in range(iterations):

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..checks import check_positive_int
+from ..checks import check_nonnegative_int, check_positive_int
 
 
 def check_downsample(downsample, name: str = "downsample") -> int:
@@ -66,7 +66,7 @@ class Encoder(nn.Module):
         super().__init__()
         for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels"), (width, "width")):
             check_positive_int(value, name)
-        check_positive_int(num_residual_blocks, "num_residual_blocks", minimum=0)
+        check_nonnegative_int(num_residual_blocks, "num_residual_blocks")
         check_positive_int(residual_width, "residual_width")
         stages = check_downsample(downsample)
         layers: list[nn.Module] = []
@@ -100,7 +100,7 @@ class Decoder(nn.Module):
         super().__init__()
         for value, name in ((in_channels, "in_channels"), (out_channels, "out_channels"), (width, "width")):
             check_positive_int(value, name)
-        check_positive_int(num_residual_blocks, "num_residual_blocks", minimum=0)
+        check_nonnegative_int(num_residual_blocks, "num_residual_blocks")
         check_positive_int(residual_width, "residual_width")
         stages = check_downsample(upsample, "upsample")
         layers: list[nn.Module] = [

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..checks import check_finite, check_float_tensor, check_positive_int
+from ..checks import check_finite, check_float_tensor, check_nonnegative_int
 
 
 def _check_size(size) -> tuple[int, int]:
@@ -44,7 +44,7 @@ def _check_level(value, name: str, num_levels: int) -> float:
 
 
 def _check_num_levels(num_levels) -> None:
-    check_positive_int(num_levels, "num_levels", minimum=0)
+    check_nonnegative_int(num_levels, "num_levels")
 
 
 def check_log2_sigma(log2_sigma, *, num_levels: int = 5, name: str = "log2_sigma") -> None:

@@ -37,7 +37,13 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from .. import usage
-from ..checks import check_float_tensor, check_images, check_positive_int, check_same_shape
+from ..checks import (
+    check_float_tensor,
+    check_images,
+    check_nonnegative_int,
+    check_positive_int,
+    check_same_shape,
+)
 from .backbones import Backbone, backbone
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -293,7 +299,7 @@ def multiscale_stats(features: torch.Tensor, num_levels: int = 5) -> MultiscaleS
     check_float_tensor(features, "features")
     if features.dim() not in (3, 4):
         raise ValueError(f"features must have shape (C, H, W) or (B, C, H, W); got {tuple(features.shape)}")
-    check_positive_int(num_levels, "num_levels", minimum=0)
+    check_nonnegative_int(num_levels, "num_levels")
     batch = features if features.dim() == 4 else features.unsqueeze(0)
     means, variances = [], []
     for mean, power in _pyramid(batch, num_levels):
@@ -339,7 +345,7 @@ def _check_limit(sqrt_grad_limit) -> None:
 
 
 def _check_options(num_levels, sqrt_grad_limit, return_intermediates) -> None:
-    check_positive_int(num_levels, "num_levels", minimum=0)
+    check_nonnegative_int(num_levels, "num_levels")
     _check_limit(sqrt_grad_limit)
     if not isinstance(return_intermediates, bool):
         raise TypeError(f"return_intermediates must be a bool; got {return_intermediates!r}")

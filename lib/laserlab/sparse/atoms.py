@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import check_finite, check_float_tensor, check_positive_int
+from ..checks import check_finite, check_float_tensor, check_nonnegative_int, check_positive_int
 
 
 @torch.no_grad()
@@ -38,7 +38,7 @@ def kmeans_init(
     if signals.dim() != 2:
         raise ValueError(f"signals must have shape (N, M); got {tuple(signals.shape)}")
     check_positive_int(num_clusters, "num_clusters")
-    check_positive_int(iterations, "iterations", minimum=0)
+    check_nonnegative_int(iterations, "iterations")
     n_signals = signals.shape[0]
     if n_signals < num_clusters:
         raise ValueError(

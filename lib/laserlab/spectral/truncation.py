@@ -23,7 +23,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from ..checks import check_float_tensor, check_number, check_positive_int
+from ..checks import check_float_tensor, check_nonnegative_int, check_number, check_positive_int
 from .dct import dct_2d, idct_2d
 
 #: mask kinds: the paper's soft radial ramp, its hard radial cut, the square cut of public code, and a
@@ -144,7 +144,7 @@ class SpectralTruncation(L.Callback):
 
     def tau(self, t: int) -> float | None:
         """τ at epoch (or step) ``t`` counted from 0; ``None`` once the window is over (truncation off)."""
-        check_positive_int(t, "t", minimum=0)
+        check_nonnegative_int(t, "t")
         if t >= self.window:
             return None
         return self.tau_init + (self.tau_final - self.tau_init) * t / self.window

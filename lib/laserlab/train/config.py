@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_number, check_positive_int
+from ..checks import check_nonnegative_int, check_number, check_positive_int
 
 
 def _from_section(cls, values, path: str):
@@ -55,7 +55,7 @@ class DataConfig:
             raise ValueError(f"data.name must be one of {sorted(DATASETS)}; got {self.name!r}")
         check_positive_int(self.image_size, "data.image_size")
         check_positive_int(self.batch_size, "data.batch_size")
-        check_positive_int(self.num_workers, "data.num_workers", minimum=0)
+        check_nonnegative_int(self.num_workers, "data.num_workers")
 
 
 @dataclass
@@ -264,7 +264,7 @@ class TrainConfig:
         if not self.loss:
             raise ValueError(f"loss must weight at least one term; valid names: {sorted(LOSSES)}")
         check_number(self.bottleneck_weight, "bottleneck_weight", minimum=0)
-        check_positive_int(self.seed, "seed", minimum=0)
+        check_nonnegative_int(self.seed, "seed")
         for section in (self.data, self.optimizer, self.trainer, self.spectral):
             section.validate()
         self.spectral.check_window(self.trainer.max_steps)

@@ -72,7 +72,7 @@ def test_token_map_crops_padding():
     ("call", "error", "match"),
     [
         (lambda: to_tokens(torch.randn(1, 3, 8, 8), 0), ValueError, "patch_size"),
-        (lambda: to_tokens(torch.randn(1, 3, 8, 8), 2.0), ValueError, "patch_size"),
+        (lambda: to_tokens(torch.randn(1, 3, 8, 8), 2.0), TypeError, "patch_size"),
         (lambda: to_tokens(torch.randn(3, 8, 8), 2), ValueError, "x must be a tensor of shape"),
         (lambda: from_tokens(torch.randn(16, 10), 2, (1, 3, 8, 8)), ValueError, "tokens must have shape"),
         (lambda: from_tokens(torch.randn(16, 12), 0, (1, 3, 8, 8)), ValueError, "patch_size"),

@@ -282,8 +282,8 @@ def test_finite_inputs_give_finite_scale_equivariant_codes(coder, backend, scale
     [
         (dict(sparsity=0), ValueError, "sparsity"),
         (dict(sparsity=17), ValueError, "sparsity must be at most the number of atoms K = 16"),
-        (dict(sparsity=2.0), ValueError, "sparsity"),
-        (dict(sparsity=True), ValueError, "sparsity"),
+        (dict(sparsity=2.0), TypeError, "sparsity"),
+        (dict(sparsity=True), TypeError, "sparsity"),
         (dict(signals=torch.randn(10, 7)), ValueError, "M = signals.shape"),
         (dict(signals=torch.randn(10)), ValueError, "signals must have shape"),
         (dict(dictionary=torch.randn(2, 16, 8)), ValueError, "dictionary must have shape"),
