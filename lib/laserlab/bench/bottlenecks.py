@@ -21,8 +21,6 @@ import torch
 
 from . import interleaved, machine_header, table, threads
 
-RULES = ("gradient", "online", "ksvd", "approx_ksvd")
-
 
 def _stepper(bottleneck, latent):
     params = list(bottleneck.parameters())
@@ -42,7 +40,7 @@ def _stepper(bottleneck, latent):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..bottlenecks import DictionaryBottleneck, VectorQuantizer, to_tokens
+    from ..bottlenecks import UPDATE_RULES, DictionaryBottleneck, VectorQuantizer, to_tokens
     from ..sparse import omp
 
     parser = argparse.ArgumentParser(
@@ -52,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--atoms", type=int, default=512)
     parser.add_argument("--sparsity", type=int, default=8)
     parser.add_argument("--patch-size", type=int, default=1)
-    parser.add_argument("--rules", default=",".join(RULES))
+    parser.add_argument("--rules", default=",".join(UPDATE_RULES))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
@@ -61,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(shape) != 4:
         parser.error(f"--latent takes B,dim,H,W; got {args.latent!r}")
     rules = [r for r in args.rules.split(",") if r]
-    unknown = set(rules) - set(RULES)
+    unknown = set(rules) - set(UPDATE_RULES)
     if unknown:
-        parser.error(f"--rules takes names from {RULES}; got {sorted(unknown)}")
+        parser.error(f"--rules takes names from {UPDATE_RULES}; got {sorted(unknown)}")
 
     print(machine_header(args.clock, args.threads))
     with threads(args.threads):
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         n, m = tokens.shape
         options = dict(sparsity=args.sparsity, patch_size=args.patch_size)
         dictionaries = {
-            rule: DictionaryBottleneck(args.atoms, shape[1], update=rule, **options) for rule in rules
+            rule: DictionaryBottleneck(args.atoms, shape[1], update_rule=rule, **options) for rule in rules
         }
         g = torch.Generator().manual_seed(2)
         atoms = torch.nn.functional.normalize(torch.randn(args.atoms, m, generator=g), dim=1)

@@ -24,10 +24,10 @@ def _candidates(args) -> dict[str, dict]:
     dictionary = {"name": "dictionary", "num_atoms": args.codes, "sparsity": args.sparsity}
     candidates = {"VQ-VAE (EMA)": vq}
     if "dictionary" in BOTTLENECKS:
-        candidates["DL-VAE (gradient)"] = {**dictionary, "update": "gradient"}
-        candidates["DL-VAE (online)"] = {**dictionary, "update": "online"}
-        candidates["K-SVD-VAE (approx)"] = {**dictionary, "update": "approx_ksvd"}
-        candidates["K-SVD-VAE (exact)"] = {**dictionary, "update": "ksvd"}
+        candidates["DL-VAE (gradient)"] = {**dictionary, "update_rule": "gradient"}
+        candidates["DL-VAE (online)"] = {**dictionary, "update_rule": "online"}
+        candidates["K-SVD-VAE (approx)"] = {**dictionary, "update_rule": "approx_ksvd"}
+        candidates["K-SVD-VAE (exact)"] = {**dictionary, "update_rule": "ksvd"}
     return candidates
 
 

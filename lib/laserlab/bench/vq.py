@@ -24,7 +24,8 @@ SIZES = {"A": (65536, 3, 16), "B": (16384, 64, 512), "C": (4096, 192, 256)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..bottlenecks.vq import VectorQuantizer, nearest_codeword
+    from ..bottlenecks import VectorQuantizer
+    from ..sparse import nearest_codeword
 
     parser = argparse.ArgumentParser(prog="python -m laserlab.bench vq", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="ABC", help="which of A, B, C to run (default ABC)")

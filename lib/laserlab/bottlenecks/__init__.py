@@ -1,17 +1,28 @@
 """Bottlenecks between encoder and decoder: ``build("vq" | "dictionary", **options)`` → a :class:`Bottleneck`.
 
 Every bottleneck takes a latent (B, dim, H, W) and returns a :class:`BottleneckOutput` (``quantized``,
-``loss``, ``codes``, ``stats``); non-gradient state (EMA codebooks, dictionaries, usage counters) changes
-only in :meth:`Bottleneck.update`, which the training loop calls after each optimiser step through
-:func:`update_bottlenecks`, synchronised across ``torch.distributed`` ranks (see
+``loss``, ``codes``, ``stats``), and has the pair ``encode(latent) -> codes`` / ``decode(codes) -> latent``;
+options with the same name mean the same thing on every bottleneck (``dead_threshold``, ``usage_decay``,
+``kmeans_init``, ``kmeans_iters``, ``seed``), and so do the statistics they report. Non-gradient state (EMA
+codebooks, dictionaries, usage counters) changes only in :meth:`Bottleneck.update`, which the training loop
+calls after each optimiser step through :func:`update_bottlenecks`, synchronised across
+``torch.distributed`` ranks (see :mod:`laserlab.bottlenecks.base` and
 :mod:`laserlab.bottlenecks.distributed`).
 """
 
 from __future__ import annotations
 
-from .base import Bottleneck, BottleneckOutput, reset_optimizer_rows, update_bottlenecks
-from .dictionary import DictionaryBottleneck, DictionaryCode
-from .patches import from_tokens, to_tokens, token_grid, token_map
+from ..checks import check_choice
+from .base import (
+    Bottleneck,
+    BottleneckOutput,
+    PendingUpdate,
+    derive_seed,
+    reset_optimizer_rows,
+    update_bottlenecks,
+)
+from .dictionary import UPDATE_RULES, DictionaryBottleneck
+from .patches import PatchCode, from_tokens, to_tokens, token_grid, token_map
 from .vq import VectorQuantizer
 
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
@@ -22,19 +33,21 @@ BOTTLENECKS: dict[str, type[Bottleneck]] = {
 
 def build(name: str, **options) -> Bottleneck:
     """The bottleneck registered as ``name``, constructed with ``options`` (see its class)."""
-    if name not in BOTTLENECKS:
-        raise ValueError(f"bottleneck name must be one of {sorted(BOTTLENECKS)}; got {name!r}")
+    check_choice(name, "bottleneck name", sorted(BOTTLENECKS))
     return BOTTLENECKS[name](**options)
 
 
 __all__ = [
     "BOTTLENECKS",
+    "UPDATE_RULES",
     "Bottleneck",
     "BottleneckOutput",
     "DictionaryBottleneck",
-    "DictionaryCode",
+    "PatchCode",
+    "PendingUpdate",
     "VectorQuantizer",
     "build",
+    "derive_seed",
     "from_tokens",
     "reset_optimizer_rows",
     "to_tokens",

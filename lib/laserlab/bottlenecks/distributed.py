@@ -1,7 +1,7 @@
 """Keeping non-gradient state identical across ``torch.distributed`` ranks.
 
 DDP all-reduces gradients only. Anything a bottleneck changes itself — EMA codebooks, online or K-SVD
-dictionaries, usage counters, k-means initialisation, dead-code replacement — drifts apart per rank unless
+dictionaries, usage counters, k-means initialisation, dead-entry replacement — drifts apart per rank unless
 it is synchronised (and DDP's ``broadcast_buffers`` would silently keep only rank 0's version). The rules:
 
 - sufficient statistics (counts, sums, Gram-like accumulators) are summed over ranks with

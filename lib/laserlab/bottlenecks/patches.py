@@ -11,14 +11,24 @@ Conventions, fixed once for the whole library:
   :func:`from_tokens` crops the padding off, so ``from_tokens(to_tokens(x, p), p, x.shape)`` equals x exactly.
 
 :func:`token_map` draws a per-token scalar back onto the pixel grid (nearest neighbour, any p) for heatmaps.
+:class:`PatchCode` is the sparse code of a tensor cut this way (the dictionary bottleneck's codes, pixel
+patches coded by :func:`laserlab.bottlenecks.pixels.sparse_code_images`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ..checks import check_positive_int
+from ..sparse import SparseCode
+
+
+def _check_tensor(x, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
 
 
 def token_grid(shape: tuple[int, ...] | torch.Size, patch_size: int) -> tuple[int, int, int]:
@@ -32,9 +42,9 @@ def token_grid(shape: tuple[int, ...] | torch.Size, patch_size: int) -> tuple[in
 
 def to_tokens(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     """Tokens (B·h·w, C·p²) of a (B, C, H, W) tensor, in the module's token order and vector layout."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of shape (B, C, H, W); got {shape}")
+    _check_tensor(x, "x")
+    if x.dim() != 4:
+        raise ValueError(f"x must be a tensor of shape (B, C, H, W); got {tuple(x.shape)}")
     batch, channels, height, width = x.shape
     _, rows, cols = token_grid(x.shape, patch_size)
     p = patch_size
@@ -51,8 +61,9 @@ def from_tokens(tokens: torch.Tensor, patch_size: int, shape: tuple[int, ...] | 
     _, channels, height, width = shape
     p = patch_size
     expected = (batch * rows * cols, channels * p * p)
-    if not isinstance(tokens, torch.Tensor) or tuple(tokens.shape) != expected:
-        got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+    _check_tensor(tokens, "tokens")
+    if tuple(tokens.shape) != expected:
+        got = tuple(tokens.shape)
         raise ValueError(
             f"tokens must have shape (B·h·w, C·p²) = {expected} for shape {tuple(shape)} and patch_size {p}; "
             f"got {got}"
@@ -69,12 +80,9 @@ def token_map(values: torch.Tensor, patch_size: int, shape: tuple[int, ...] | to
     """
     batch, rows, cols = token_grid(shape, patch_size)
     height, width = shape[2], shape[3]
-    if (
-        not isinstance(values, torch.Tensor)
-        or values.numel() != batch * rows * cols
-        or values.dim() not in (1, 3)
-    ):
-        got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+    _check_tensor(values, "values")
+    if values.numel() != batch * rows * cols or values.dim() not in (1, 3):
+        got = tuple(values.shape)
         raise ValueError(
             f"values must have shape (B·h·w,) or (B, h, w) = {(batch, rows, cols)} for shape {tuple(shape)} "
             f"and patch_size {patch_size}; got {got}"
@@ -86,3 +94,33 @@ def token_map(values: torch.Tensor, patch_size: int, shape: tuple[int, ...] | to
     grid = values.reshape(batch, rows, cols)
     pixels = grid.repeat_interleave(patch_size, dim=1).repeat_interleave(patch_size, dim=2)
     return pixels[:, :height, :width]
+
+
+@dataclass
+class PatchCode:
+    """The sparse code of a (B, C, H, W) tensor cut into p×p patch tokens.
+
+    - ``sparse`` — the :class:`~laserlab.sparse.SparseCode` of the N = B·h·w tokens, in this module's token
+      order (a :class:`~laserlab.sparse.rate.QuantizedCode` when the coefficients were quantised).
+    - ``shape`` — (B, C, H, W) of the coded tensor, before padding, so decoding crops exactly.
+    - ``patch_size`` — p.
+    """
+
+    sparse: SparseCode
+    shape: tuple[int, int, int, int]
+    patch_size: int
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """(B, h, w) = (B, ⌈H/p⌉, ⌈W/p⌉): per-token quantities (N,) reshape to it."""
+        return token_grid(self.shape, self.patch_size)
+
+    @property
+    def n_active(self) -> torch.Tensor:
+        """Atoms used per token, (B, h, w) long."""
+        return self.sparse.n_active.view(self.grid)
+
+    def reconstruct(self, dictionary: torch.Tensor) -> torch.Tensor:
+        """The decoded tensor (B, C, H, W) over ``dictionary`` (K, C·p²), padding cropped (differentiable in
+        ``dictionary``)."""
+        return from_tokens(self.sparse.reconstruct(dictionary), self.patch_size, self.shape)

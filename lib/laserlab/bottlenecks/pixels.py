@@ -7,7 +7,7 @@ The simplest place to look at what a codebook or dictionary learned, and what sp
   (C·p²,) vectors are the patch tokens of :mod:`~laserlab.bottlenecks.patches` (so a
   :class:`~laserlab.bottlenecks.vq.VectorQuantizer` of dim C·p² quantises patches).
 - :func:`sparse_code_images`: OMP or matching pursuit of every patch over a dictionary, coefficients
-  quantised to ``value_bits``, the decoded images and the rate in bits per pixel.
+  quantised to ``value_bits``, the decoded images and the rate in bits per pixel (:class:`CodedImages`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import sparse
 from ..checks import check_float_tensor, check_positive_int
-from ..sparse.omp import matching_pursuit, omp
-from ..sparse.rate import QuantizedCode, bits_per_pixel, quantize_values, sparse_bits_per_token
-from .patches import from_tokens, to_tokens, token_grid
-
-SOLVERS = ("omp", "mp")
+from ..sparse.rate import bits_per_pixel, check_value_bits, quantize_values, sparse_bits_per_token
+from .patches import PatchCode, from_tokens, to_tokens, token_grid
 
 
 def patch_latent(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -35,28 +33,27 @@ def from_patch_latent(
     latent: torch.Tensor, patch_size: int, shape: tuple[int, ...] | torch.Size
 ) -> torch.Tensor:
     """The images of ``shape`` (B, C, H, W) from a patch latent (B, C·p², h, w): inverse of patch_latent."""
-    if not isinstance(latent, torch.Tensor) or latent.dim() != 4:
-        got = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
-        raise ValueError(f"latent must have shape (B, C·p², h, w); got {got}")
+    check_float_tensor(latent, "latent")
+    if latent.dim() != 4:
+        raise ValueError(f"latent must have shape (B, C·p², h, w); got {tuple(latent.shape)}")
     tokens = latent.permute(0, 2, 3, 1).reshape(-1, latent.shape[1])
     return from_tokens(tokens, patch_size, shape)
 
 
 @dataclass
-class PixelSparseCode:
-    """Images coded patch by patch with a sparse code.
+class CodedImages:
+    """Images coded patch by patch with a sparse code (what :func:`sparse_code_images` returns).
 
-    ``code``: the :class:`~laserlab.sparse.rate.QuantizedCode` of the N = B·h·w patch tokens (token order of
-    :mod:`~laserlab.bottlenecks.patches`); ``reconstruction`` (B, C, H, W): the decoded images (dequantised
-    coefficients), not clamped; ``bits_per_token``: fixed rate log2 C(K, S) + S·value_bits;
-    ``bits_per_pixel``: that rate per image pixel; ``patch_size``.
+    ``code``: the :class:`~laserlab.bottlenecks.patches.PatchCode` of the images, its ``sparse`` a
+    :class:`~laserlab.sparse.rate.QuantizedCode`; ``reconstruction`` (B, C, H, W): the decoded images
+    (dequantised coefficients), not clamped; ``bits_per_token``: fixed rate log2 C(K, S) + S·value_bits;
+    ``bits_per_pixel``: that rate per image pixel.
     """
 
-    code: QuantizedCode
+    code: PatchCode
     reconstruction: torch.Tensor
     bits_per_token: float
     bits_per_pixel: float
-    patch_size: int
 
 
 @torch.no_grad()
@@ -68,15 +65,14 @@ def sparse_code_images(
     sparsity: int,
     solver: str = "omp",
     value_bits: int = 8,
-) -> PixelSparseCode:
-    """Code each p×p patch of ``images`` (B, C, H, W) over ``dictionary`` (K, C·p²) with ``solver``
-    ("omp": :func:`~laserlab.sparse.omp.omp`, "mp": :func:`~laserlab.sparse.omp.matching_pursuit`) at
-    ``sparsity`` S atoms, quantise the coefficients to ``value_bits`` bits
-    (:func:`~laserlab.sparse.rate.quantize_values`) and decode."""
+) -> CodedImages:
+    """Code each p×p patch of ``images`` (B, C, H, W) over ``dictionary`` (K, C·p²) with ``solver`` (one of
+    :data:`laserlab.sparse.SOLVERS`, :func:`laserlab.sparse.code`) at ``sparsity`` S atoms, quantise the
+    coefficients to ``value_bits`` bits (:func:`~laserlab.sparse.rate.quantize_values`) and decode."""
     check_float_tensor(images, "images")
     check_float_tensor(dictionary, "dictionary")
     check_positive_int(patch_size, "patch_size")
-    check_positive_int(sparsity, "sparsity")
+    check_value_bits(value_bits)
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, H, W); got {tuple(images.shape)}")
     width = images.shape[1] * patch_size**2
@@ -85,21 +81,14 @@ def sparse_code_images(
             f"dictionary must have shape (K, C·p²) = (K, {width}) for {images.shape[1]} channels and "
             f"patch_size {patch_size}; got {tuple(dictionary.shape)}"
         )
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
-    num_atoms = dictionary.shape[0]
-    if sparsity > num_atoms:
-        raise ValueError(f"sparsity must be at most the number of atoms K = {num_atoms}; got {sparsity}")
     tokens = to_tokens(images.to(dictionary.dtype), patch_size)
-    coder = omp if solver == "omp" else matching_pursuit
-    quantized = quantize_values(coder(tokens, dictionary, sparsity=sparsity), value_bits)
-    reconstruction = from_tokens(quantized.reconstruct(dictionary), patch_size, images.shape)
-    _, rows, cols = token_grid(images.shape, patch_size)
-    rate = sparse_bits_per_token(num_atoms, sparsity, value_bits=value_bits)
-    return PixelSparseCode(
-        code=quantized,
-        reconstruction=reconstruction,
+    quantized = quantize_values(sparse.code(tokens, dictionary, sparsity=sparsity, solver=solver), value_bits)
+    code = PatchCode(quantized, tuple(images.shape), patch_size)
+    _, rows, cols = code.grid
+    rate = sparse_bits_per_token(dictionary.shape[0], sparsity, value_bits=value_bits)
+    return CodedImages(
+        code=code,
+        reconstruction=code.reconstruct(dictionary),
         bits_per_token=rate,
         bits_per_pixel=float(bits_per_pixel(rate, (rows, cols), tuple(images.shape[-2:]))),
-        patch_size=patch_size,
     )

@@ -25,13 +25,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .. import sparse
 from ..bottlenecks.patches import from_tokens, to_tokens
-from ..bottlenecks.vq import nearest_codeword
-from ..checks import check_images, check_nonnegative_int, check_positive_int
-from ..sparse import SparseCode, kmeans_init, ksvd_update, matching_pursuit, omp, replace_unused_atoms
+from ..checks import check_choice, check_images, check_nonnegative_int, check_positive_int
+from ..sparse import SOLVERS, SparseCode, kmeans, ksvd_update, nearest_codeword, omp, replace_unused_atoms
 from ..sparse.rate import bits_per_pixel, quantize_values, sparse_bits_per_token, vq_bits_per_token
 
-METHODS = ("vq", "mp", "omp")
+#: the coders compared: VQ and the sparse solvers of :func:`laserlab.sparse.code`
+METHODS = ("vq", *SOLVERS)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def fit_codebook(
 ) -> torch.Tensor:
     """k-means centroids (num_codes, M) of ``tokens`` (N, M): k-means++ seeds, ``iterations`` Lloyd steps."""
     generator = torch.Generator(device=tokens.device).manual_seed(seed)
-    return kmeans_init(tokens, num_codes, iterations=iterations, generator=generator)
+    return kmeans(tokens, num_codes, iterations=iterations, start="kmeans++", generator=generator).centroids
 
 
 def fit_dictionary(
@@ -140,16 +141,13 @@ def fit(
 
 
 def code_tokens(tokens: torch.Tensor, atoms: torch.Tensor, *, method: str, sparsity: int = 1) -> SparseCode:
-    """The code of ``tokens`` (N, M): VQ as a 1-sparse code with value 1, or an MP / OMP code."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    """The code of ``tokens`` (N, M): VQ as a 1-sparse code with value 1, or the code of the sparse solver
+    ``method`` ("mp" or "omp", :func:`laserlab.sparse.code`)."""
+    check_choice(method, "method", METHODS)
     if method == "vq":
         indices = nearest_codeword(tokens, atoms).unsqueeze(1)
-        values = torch.ones(indices.shape, dtype=tokens.dtype, device=tokens.device)
-        n = tokens.shape[0]
-        return SparseCode(indices, values, tokens.new_zeros(n), torch.ones(n, dtype=torch.long))
-    coder = omp if method == "omp" else matching_pursuit
-    return coder(tokens, atoms, sparsity=sparsity)
+        return SparseCode(indices, torch.ones(indices.shape, dtype=tokens.dtype, device=tokens.device))
+    return sparse.code(tokens, atoms, sparsity=sparsity, solver=method)
 
 
 def evaluate(

@@ -1,7 +1,7 @@
 """Autoencoders over any bottleneck: ``build_model({"name": "autoencoder" | "hierarchical", ...})``.
 
 ``Autoencoder`` with a ``"vq"`` bottleneck is a VQ-VAE, with ``"dictionary"`` a DL-VAE (gradient or online
-dictionary updates) or a K-SVD-VAE (``update="ksvd"``); ``HierarchicalAutoencoder`` adds a coarse level
+dictionary updates) or a K-SVD-VAE (``update_rule="ksvd"``); ``HierarchicalAutoencoder`` adds a coarse level
 at half the fine latent's resolution. Both take and return images in [0, 1] and return an
 :class:`AutoencoderOutput`.
 """

@@ -7,7 +7,7 @@ of the model's ``downsample`` factor (and, for dictionary bottlenecks, of ``down
 whole patches).
 
 The rate is the bottleneck's: each latent of shape (B, dim, h, w) is cut into tokens of ``patch_size``²
-positions (``patch_size`` attribute of the bottleneck, 1 for VQ) and each token costs ``bits_per_token``,
+positions (the bottleneck's ``patch_size``, 1 for VQ) and each token costs ``bits_per_token``,
 so bits per pixel = Σ_levels bits_per_token · tokens / (H·W).
 """
 
@@ -80,7 +80,7 @@ def make_bottleneck(bottleneck, *, dim: int, name: str = "bottleneck") -> Bottle
 
 def level_bits(latent_shape: torch.Size, bottleneck: Bottleneck) -> float:
     """Bits for one image's codes of a latent of ``latent_shape`` (B, dim, h, w) at ``bottleneck``'s rate."""
-    _, rows, cols = token_grid(latent_shape, getattr(bottleneck, "patch_size", 1))
+    _, rows, cols = token_grid(latent_shape, bottleneck.patch_size)
     return float(bottleneck.bits_per_token) * rows * cols
 
 
@@ -130,7 +130,7 @@ class Autoencoder(nn.Module):
     @property
     def size_multiple(self) -> int:
         """Image sides must be multiples of this."""
-        return self.downsample * getattr(self.bottleneck, "patch_size", 1)
+        return self.downsample * self.bottleneck.patch_size
 
     def check_input(self, images: torch.Tensor, name: str = "images") -> None:
         check_images(images.detach(), name)

@@ -71,9 +71,7 @@ class HierarchicalAutoencoder(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        patch = max(
-            getattr(self.bottleneck, "patch_size", 1), 2 * getattr(self.coarse_bottleneck, "patch_size", 1)
-        )
+        patch = max(self.bottleneck.patch_size, 2 * self.coarse_bottleneck.patch_size)
         return self.downsample * patch
 
     check_input = Autoencoder.check_input

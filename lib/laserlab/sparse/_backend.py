@@ -6,12 +6,13 @@ from functools import cache
 
 import torch
 
+from ..checks import check_choice
+
 BACKENDS = ("auto", "numba", "torch")
 
 
 def check_backend(backend: str, tensor: torch.Tensor) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    check_choice(backend, "backend", BACKENDS)
     if backend == "numba" and tensor.device.type != "cpu":
         raise ValueError(f"backend 'numba' runs on CPU tensors only; the inputs are on {tensor.device}")
 

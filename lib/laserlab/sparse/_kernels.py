@@ -27,14 +27,14 @@ def _jit(function, **options):
         return njit(cache=False, nogil=True, **options)(function)
 
 
-def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values, residual_norm, n_active):
+def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values, residual_norm):
     """Batch-OMP (Rubinstein et al. 2008) for every row of ``signals``; see ``omp.omp`` for the maths.
 
     ``atoms`` (K, M) unit-norm, ``norms`` (K,) the norms of the atoms as the caller gave them (values are
     written for those), ``corr`` (N, K) = signals @ atomsᵀ, ``gram`` (K, K) = atoms @ atomsᵀ.
-    Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0), ``residual_norm`` (N,) and
-    ``n_active`` (N,). ``tol`` is the squared-residual target (-inf: none), ``tiny`` the relative round-off
-    level below which a correlation (relative to ‖x‖) or a squared Cholesky pivot counts as zero.
+    Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0) and ``residual_norm`` (N,).
+    ``tol`` is the squared-residual target (-inf: none), ``tiny`` the relative round-off level below which
+    a correlation (relative to ‖x‖) or a squared Cholesky pivot counts as zero.
 
     Instead of re-solving L Lᵀ γ = α⁰_I and refreshing α = α⁰ − G_I γ at every step, the kernel keeps
     u_t = Dᵀ q_t, the correlations of the Gram–Schmidt-orthonormalised atoms q_t (rows of ``basis``). The
@@ -108,10 +108,10 @@ def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values
             for r in range(t + 1, s):
                 acc -= chol[r, t] * coef[r]
             coef[t] = acc / chol[t, t]
-        _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm, n_active)
+        _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm)
 
 
-def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, values, residual_norm, n_active):
+def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, values, residual_norm):
     """Greedy matching pursuit with no re-selection: exactly ``sparsity`` distinct atoms per signal.
 
     The correlations are kept current with the Gram matrix (α ← α − c G_k) instead of the residual.
@@ -141,10 +141,10 @@ def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, valu
                 alpha[j] -= c * gram[k, j]
         for s in range(sparsity):
             taken[indices[n, s]] = False
-        _finish(n, sparsity, signals, atoms, norms, coef, indices, values, residual_norm, n_active)
+        _finish(n, sparsity, signals, atoms, norms, coef, indices, values, residual_norm)
 
 
-def _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm, n_active):
+def _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm):
     """Write signal n's code (empty slots -1 / 0) and its exact residual norm ‖x − D_I γ‖.
 
     ``coef`` are coefficients of the unit-norm atoms; the stored values are for the atoms as given.
@@ -157,7 +157,6 @@ def _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm, n
             r -= coef[t] * atoms[indices[n, t], m]
         energy += r * r
     residual_norm[n] = np.sqrt(energy)
-    n_active[n] = s
     for t in range(s):
         values[n, t] = coef[t] / norms[indices[n, t]]
     for t in range(s, indices.shape[1]):

@@ -4,7 +4,8 @@ Codebooks and dictionaries are rows (K, M), as everywhere in :mod:`laserlab.spar
 behind the figures of :mod:`laserlab.viz.codes` and :mod:`laserlab.viz.embeddings`:
 
 - geometry: :func:`coherence` (|cosine| between atoms), :func:`pairwise_distances`;
-- usage: :func:`usage_counts` of codeword or atom indices;
+- usage: :func:`usage_counts` of codeword or atom indices, and of such counts :func:`perplexity` and
+  :func:`used_fraction`;
 - per-token summaries of a :class:`~laserlab.sparse.omp.SparseCode`: :func:`code_strength` (L1 norm of the
   coefficients) and :func:`dominant_atom` (the atom with the largest |coefficient|);
 - colour of a pixel-patch codeword: :func:`mean_colors` (channel-major token layout of
@@ -21,9 +22,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from ..checks import check_finite, check_float_tensor, check_positive_int
+from ..checks import check_choice, check_finite, check_float_tensor, check_positive_int
 from .omp import SparseCode
-from .rate import QuantizedCode
 
 EMBEDDING_METHODS = ("pca", "tsne", "umap")
 
@@ -80,18 +80,32 @@ def usage_counts(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
     return torch.bincount(flat.long(), minlength=num_codes)
 
 
-def _check_code(code: SparseCode | QuantizedCode) -> None:
-    if not isinstance(code, SparseCode | QuantizedCode):
-        raise TypeError(f"code must be a SparseCode or QuantizedCode; got {type(code).__name__}")
+def perplexity(counts: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of the code distribution given per-code counts (K,): K when uniform, 1 for one code.
+
+    Returns a scalar tensor (1 when all counts are zero).
+    """
+    p = counts / counts.sum().clamp_min(torch.finfo(counts.dtype).tiny)
+    return torch.exp(-torch.special.xlogy(p, p).sum())
 
 
-def code_strength(code: SparseCode | QuantizedCode) -> torch.Tensor:
+def used_fraction(counts: torch.Tensor) -> torch.Tensor:
+    """Fraction of codes with a non-zero count, from per-code counts (K,); a scalar tensor."""
+    return (counts > 0).to(counts.dtype).mean()
+
+
+def _check_code(code: SparseCode) -> None:
+    if not isinstance(code, SparseCode):
+        raise TypeError(f"code must be a SparseCode; got {type(code).__name__}")
+
+
+def code_strength(code: SparseCode) -> torch.Tensor:
     """L1 norm of each token's coefficients, Σ_s |γ_s| → (N,) in the code's dtype."""
     _check_code(code)
     return code.values.abs().sum(1)
 
 
-def dominant_atom(code: SparseCode | QuantizedCode) -> torch.Tensor:
+def dominant_atom(code: SparseCode) -> torch.Tensor:
     """Index of the atom with the largest |coefficient| of each token → (N,) long; -1 for a token with
     no atom (an OMP code that stopped before its first atom)."""
     _check_code(code)
@@ -146,8 +160,7 @@ def embed(
     Seeded by ``seed``.
     """
     _check_rows(codebook, "codebook", minimum=3)
-    if method not in EMBEDDING_METHODS:
-        raise ValueError(f"method must be one of {EMBEDDING_METHODS}; got {method!r}")
+    check_choice(method, "method", EMBEDDING_METHODS)
     rows = codebook.detach().cpu().double()
     count = rows.shape[0]
     if method == "pca":

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_finite, check_float_tensor
+from ..checks import check_bool, check_finite, check_float_tensor
 from ._backend import check_backend, kernels, use_numba
 from .omp import SparseCode
 
@@ -66,6 +66,7 @@ def ksvd_update(
         :class:`DictionaryUpdate`.
     """
     _check_update_inputs(signals, dictionary, code, backend)
+    check_bool(approximate, "approximate")
     num_atoms = dictionary.shape[0]
     n_signals, sparsity = code.indices.shape
     atoms = dictionary.detach().clone(memory_format=torch.contiguous_format)
@@ -87,7 +88,6 @@ def ksvd_update(
         indices=code.indices,
         values=values.reshape(n_signals, sparsity),
         residual_norm=torch.linalg.vector_norm(residual, dim=1),
-        n_active=code.n_active,
     )
     return DictionaryUpdate(dictionary=atoms, code=updated, used=counts > 0)
 

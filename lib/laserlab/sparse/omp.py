@@ -1,5 +1,8 @@
 """Sparse coders: exact Orthogonal Matching Pursuit (Batch-OMP) and matching pursuit, for a batch of signals.
 
+:func:`code` runs the coder named by ``solver`` (one of :data:`SOLVERS`: "omp" or "mp"); everything that
+lets a user pick the coder goes through it.
+
 Shapes: ``signals`` (N, M), ``dictionary`` (K, M) with one atom per row. Both coders select atoms on the
 **unit-normalised** atoms, so a dictionary whose rows drifted off the sphere (a gradient step between two
 projections) is coded as if it were normalised; the returned values are rescaled so that
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_finite, check_float_tensor, check_positive_int
+from ..checks import check_choice, check_finite, check_float_tensor, check_number, check_positive_int
 from ._backend import check_backend, kernels, use_numba
 
 # Round-off level, in machine epsilons, of a correlation (relative to ‖x‖) or a squared Cholesky pivot: a
@@ -37,23 +40,28 @@ _TORCH_BLOCK_BYTES = {"cpu": 16 << 20, "cuda": 1 << 30}
 
 @dataclass
 class SparseCode:
-    """Sparse codes of N signals, at most S atoms each.
+    """Sparse codes of N signals, at most S atoms each: the library's one sparse-code type.
 
     ``indices`` (N, S) long: chosen atoms in selection order, -1 in empty slots (empty slots trail).
     ``values`` (N, S): coefficients of those atoms (0 in empty slots).
-    ``residual_norm`` (N,): Euclidean norm ‖x − D γ‖ of the fit (not squared), same dtype as ``values``.
-    ``n_active`` (N,) long: number of chosen atoms per signal.
+    ``residual_norm`` (N,) or None: Euclidean norm ‖x − D γ‖ of the fit (not squared), same dtype as
+    ``values``; the coders always fill it, it is None where the signals are unknown (e.g. a code whose
+    coefficients were quantised, :class:`~laserlab.sparse.rate.QuantizedCode`).
     """
 
     indices: torch.Tensor
     values: torch.Tensor
-    residual_norm: torch.Tensor
-    n_active: torch.Tensor
+    residual_norm: torch.Tensor | None = None
 
     @property
     def sparsity(self) -> int:
         """S, the number of slots per signal."""
         return self.indices.shape[1]
+
+    @property
+    def n_active(self) -> torch.Tensor:
+        """Atoms used per signal, (N,) long."""
+        return (self.indices >= 0).sum(1)
 
     def reconstruct(self, dictionary: torch.Tensor) -> torch.Tensor:
         """D_I γ for every signal, (N, M), by gathering atoms (so gradients reach ``dictionary``)."""
@@ -119,10 +127,8 @@ def omp(
         :class:`SparseCode` of width S.
     """
     atoms, norms = _check_coding_inputs(signals, dictionary, sparsity, backend)
-    if tol is not None and (
-        isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 <= tol < math.inf
-    ):
-        raise ValueError(f"tol must be None or a finite number >= 0 (a squared residual norm); got {tol!r}")
+    if tol is not None:
+        check_number(tol, "tol", minimum=0)
     gram = _normalised_gram(gram, atoms, norms)
     signals = signals.detach().contiguous()
     target = -math.inf if tol is None else float(tol)
@@ -149,6 +155,35 @@ def matching_pursuit(
     if use_numba(signals, backend):
         return _run_numba("mp", signals, atoms, norms, gram, sparsity, None)
     return _rescale(_matching_pursuit_torch(signals, atoms, gram, sparsity), norms)
+
+
+#: the sparse coders :func:`code` runs: "omp" (:func:`omp`) and "mp" (:func:`matching_pursuit`)
+SOLVERS = ("omp", "mp")
+
+
+def code(
+    signals: torch.Tensor,
+    dictionary: torch.Tensor,
+    *,
+    sparsity: int,
+    solver: str = "omp",
+    tol: float | None = None,
+    backend: str = "auto",
+) -> SparseCode:
+    """The S-sparse code of every row of ``signals`` (N, M) over ``dictionary`` (K, M) by ``solver``.
+
+    The one entry point for choosing a coder by name: ``solver="omp"`` runs :func:`omp` (exact, may stop
+    early at ``tol``), ``"mp"`` runs :func:`matching_pursuit` (no re-fit, exactly S atoms; ``tol`` must
+    stay None). Arguments and output as in :func:`omp`.
+    """
+    check_choice(solver, "solver", SOLVERS)
+    if solver == "omp":
+        return omp(signals, dictionary, sparsity=sparsity, tol=tol, backend=backend)
+    if tol is not None:
+        raise ValueError(
+            f"tol applies to solver 'omp' only (matching pursuit always takes S atoms); got {tol!r}"
+        )
+    return matching_pursuit(signals, dictionary, sparsity=sparsity, backend=backend)
 
 
 def _check_coding_inputs(
@@ -227,7 +262,6 @@ def _empty_code(signals: torch.Tensor, sparsity: int, n: int) -> SparseCode:
         indices=torch.full((n, sparsity), -1, **long),
         values=signals.new_zeros(n, sparsity),
         residual_norm=signals.new_zeros(n),
-        n_active=torch.zeros(n, **long),
     )
 
 
@@ -258,7 +292,7 @@ def _run_numba(
     np_atoms, np_norms, np_gram = atoms.numpy(), norms.numpy(), gram.numpy()
     tiny = signals.numpy().dtype.type(_ROUNDOFF_EPS * torch.finfo(signals.dtype).eps)
     target = signals.numpy().dtype.type(tol) if tol is not None else None
-    outputs = (code.indices.numpy(), code.values.numpy(), code.residual_norm.numpy(), code.n_active.numpy())
+    outputs = (code.indices.numpy(), code.values.numpy(), code.residual_norm.numpy())
 
     def run(start: int, stop: int, np_corr) -> None:
         out = [o[start:stop] for o in outputs]
@@ -380,6 +414,5 @@ def _finish_torch(
     valid = indices >= 0
     coef = coef * valid
     code.values[start:stop] = coef
-    code.n_active[start:stop] = valid.sum(1)
     fit = combine_atoms(indices, coef, atoms)
     code.residual_norm[start:stop] = torch.linalg.vector_norm(x - fit, dim=1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..checks import check_finite, check_float_tensor, check_positive_int
+from ..checks import check_bool, check_finite, check_float_tensor, check_number, check_positive_int
 from .atoms import coherent_atoms, replace_unused_atoms
 from .omp import SparseCode
 
@@ -39,6 +39,13 @@ class OnlineState:
     B: torch.Tensor
     usage: torch.Tensor
     steps: int = 0
+
+
+def check_forgetting(forgetting) -> None:
+    """The forgetting factor β of the online statistics must be a number in (0, 1]."""
+    check_number(forgetting, "forgetting", minimum=0, maximum=1)
+    if forgetting == 0:
+        raise ValueError(f"forgetting must be a finite number in (0, 1]; got {forgetting!r}")
 
 
 def online_init(dictionary: torch.Tensor) -> OnlineState:
@@ -97,13 +104,20 @@ def online_update(
             "signals must have the dtype and device of the dictionary "
             f"({dictionary.dtype}, {dictionary.device})"
         )
-    if not isinstance(code, SparseCode) or code.indices.shape[0] != signals.shape[0]:
-        raise ValueError("code must be a SparseCode with one row per signal")
-    if isinstance(forgetting, bool) or not isinstance(forgetting, int | float) or not 0 < forgetting <= 1:
-        raise ValueError(f"forgetting must be in (0, 1]; got {forgetting!r}")
+    if not isinstance(code, SparseCode):
+        raise TypeError(f"code must be a SparseCode (one row per signal); got {type(code).__name__}")
+    if code.indices.shape[0] != signals.shape[0]:
+        raise ValueError(
+            f"code must have one row per signal, N = {signals.shape[0]}; got {code.indices.shape[0]} rows"
+        )
+    check_forgetting(forgetting)
     check_positive_int(sweeps, "sweeps")
-    if not min_usage >= 0:
-        raise ValueError(f"min_usage must be >= 0; got {min_usage!r}")
+    check_bool(replace_unused, "replace_unused")
+    check_number(min_usage, "min_usage", minimum=0, maximum=1)
+    if max_coherence is not None:
+        check_number(max_coherence, "max_coherence", minimum=0, maximum=1, exclusive=True)
+    if (replace_unused or max_coherence is not None) and code.residual_norm is None:
+        raise ValueError("code.residual_norm is needed to replace atoms by the worst-represented signals")
     check_finite(signals, "signals")
 
     n = max(signals.shape[0], 1)

@@ -20,31 +20,29 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_positive_int
+from ..checks import check_float_tensor, check_int, check_number, check_positive_int
 from .omp import SparseCode
 
 
-@dataclass
-class QuantizedCode:
-    """A sparse code whose coefficients went through a ``bits``-bit uniform (mid-rise) quantiser.
+@dataclass(kw_only=True)
+class QuantizedCode(SparseCode):
+    """A :class:`SparseCode` whose coefficients went through a ``bits``-bit uniform (mid-rise) quantiser.
 
-    ``indices`` (N, S) long as in the source code (-1 in empty slots); ``symbols`` (N, S) long in
-    [0, 2^bits) (-1 in empty slots): what is transmitted; ``values`` (N, S): the dequantised coefficients
-    (0 in empty slots); ``step``: the quantiser step Δ = 2·max_abs / 2^bits; ``max_abs``: the clipping range,
-    a scalar sent once per batch.
+    Inherited: ``indices`` (N, S) long as in the source code (-1 in empty slots); ``values`` (N, S): the
+    dequantised coefficients (0 in empty slots), what a decoder uses; ``residual_norm``: None (the
+    quantisation changed the fit). Added: ``symbols`` (N, S) long in [0, 2^bits) (-1 in empty slots):
+    what is transmitted; ``max_abs``: the clipping range, a scalar tensor sent once per batch; ``bits``.
+    Build one with :func:`quantize_values` (encoder) or :func:`dequantize` (decoder).
     """
 
-    indices: torch.Tensor
     symbols: torch.Tensor
-    values: torch.Tensor
-    step: torch.Tensor
     max_abs: torch.Tensor
     bits: int
 
-    def reconstruct(self, dictionary: torch.Tensor) -> torch.Tensor:
-        """The decoded signals (N, M) from the dequantised coefficients."""
-        zero = self.values.new_zeros(self.values.shape[0])
-        return SparseCode(self.indices, self.values, zero, (self.indices >= 0).sum(1)).reconstruct(dictionary)
+    @property
+    def step(self) -> torch.Tensor:
+        """The quantiser step Δ = 2·max_abs / 2^bits (a scalar tensor)."""
+        return 2 * self.max_abs / 2**self.bits
 
 
 def vq_bits_per_token(num_codes: int) -> float:
@@ -64,7 +62,7 @@ def support_bits(num_atoms: int, sparsity: int) -> float:
 
 def sparse_bits_per_token(num_atoms: int, sparsity: int, *, value_bits: int) -> float:
     """log2 C(K, S) + S·b: the fixed rate of an S-sparse code with b-bit coefficients."""
-    check_positive_int(value_bits, "value_bits")
+    check_value_bits(value_bits)
     return support_bits(num_atoms, sparsity) + sparsity * value_bits
 
 
@@ -73,34 +71,71 @@ def quantize_values(code: SparseCode, bits: int, *, max_abs: float | None = None
 
     Levels sit at (i + ½)·Δ − max_abs for i = 0 .. 2^bits − 1, Δ = 2·max_abs / 2^bits, so the error is at
     most Δ/2 for |value| ≤ max_abs (larger values are clipped). No level is 0: the support already says which
-    atoms are present. ``max_abs`` defaults to the largest |coefficient| in the batch.
+    atoms are present. ``max_abs`` defaults to the largest |coefficient| in the batch (1 for an all-zero
+    code, which still needs a positive step; any level then decodes within Δ/2 of 0).
     """
     if not isinstance(code, SparseCode):
         raise TypeError(f"code must be a SparseCode; got {type(code).__name__}")
-    check_positive_int(bits, "bits")
-    if bits > 24:
-        raise ValueError(f"bits must be at most 24 (coefficients are floats); got {bits}")
-    valid = code.indices >= 0
+    check_value_bits(bits, "bits")
     if max_abs is None:
         limit = code.values.abs().amax() if code.values.numel() else code.values.new_zeros(())
+        limit = torch.where(limit > 0, limit, torch.ones_like(limit))
     else:
-        if isinstance(max_abs, bool) or not isinstance(max_abs, int | float) or not 0 < max_abs < math.inf:
-            raise ValueError(f"max_abs must be None or a finite number > 0; got {max_abs!r}")
+        check_number(max_abs, "max_abs", minimum=0, exclusive=True)
         limit = code.values.new_tensor(max_abs)
-    # An all-zero code still needs a positive step; any level then decodes within Δ/2 of 0.
-    limit = torch.where(limit > 0, limit, torch.ones_like(limit))
     levels = 2**bits
-    step = 2 * limit / levels
-    symbols = torch.floor((code.values + limit) / step).clamp_(0, levels - 1).long()
-    values = ((symbols + 0.5) * step - limit) * valid
-    return QuantizedCode(
-        indices=code.indices,
-        symbols=torch.where(valid, symbols, torch.full_like(symbols, -1)),
-        values=values,
-        step=step,
-        max_abs=limit,
-        bits=bits,
-    )
+    symbols = torch.floor((code.values + limit) / (2 * limit / levels)).clamp_(0, levels - 1).long()
+    symbols = torch.where(code.indices >= 0, symbols, torch.full_like(symbols, -1))
+    return _dequantized(code.indices, symbols, limit, bits)
+
+
+def dequantize(
+    indices: torch.Tensor, symbols: torch.Tensor, *, max_abs: torch.Tensor | float, bits: int
+) -> QuantizedCode:
+    """The :class:`QuantizedCode` of transmitted ``indices`` and ``symbols`` (N, S) long (-1 in the same
+    empty slots), with the quantiser range ``max_abs`` (> 0; a scalar tensor fixes the values' dtype, a
+    float gives the default dtype) and ``bits``: value (symbol + ½)·Δ − max_abs per slot, 0 in empty slots
+    — exactly the values :func:`quantize_values` produced."""
+    check_value_bits(bits, "bits")
+    for name, tensor in (("indices", indices), ("symbols", symbols)):
+        if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.long:
+            got = tensor.dtype if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise TypeError(f"{name} must be a torch.long tensor (N, S); got {got}")
+    if indices.dim() != 2 or symbols.shape != indices.shape:
+        raise ValueError(
+            f"indices and symbols must have the same shape (N, S); got {tuple(indices.shape)} and "
+            f"{tuple(symbols.shape)}"
+        )
+    levels = 2**bits
+    in_range = torch.where(indices >= 0, (symbols >= 0) & (symbols < levels), symbols == -1)
+    if not bool(in_range.all()):
+        raise ValueError(
+            f"symbols must lie in [0, 2^bits) = [0, {levels}) where indices >= 0 and be -1 in empty slots"
+        )
+    if isinstance(max_abs, torch.Tensor):
+        check_float_tensor(max_abs, "max_abs")
+        if max_abs.dim() != 0:
+            raise ValueError(f"max_abs must be a scalar; got shape {tuple(max_abs.shape)}")
+        check_number(float(max_abs), "max_abs", minimum=0, exclusive=True)
+        limit = max_abs.to(indices.device)
+    else:
+        check_number(max_abs, "max_abs", minimum=0, exclusive=True)
+        limit = torch.tensor(float(max_abs), device=indices.device)
+    return _dequantized(indices, symbols, limit, bits)
+
+
+def _dequantized(
+    indices: torch.Tensor, symbols: torch.Tensor, limit: torch.Tensor, bits: int
+) -> QuantizedCode:
+    step = 2 * limit / 2**bits
+    # in the range's dtype: a long + 0.5 would be the default float32 even for a float64 code
+    values = ((symbols.to(limit.dtype) + 0.5) * step - limit) * (indices >= 0)
+    return QuantizedCode(indices, values, symbols=symbols, max_abs=limit, bits=bits)
+
+
+def check_value_bits(bits, name: str = "value_bits") -> None:
+    """Bits of a quantised coefficient: an int in [1, 24] (coefficients are floats)."""
+    check_int(bits, name, minimum=1, maximum=24)
 
 
 def entropy_bits(symbols: torch.Tensor, num_symbols: int) -> torch.Tensor:
@@ -120,7 +155,7 @@ def vq_empirical_bits_per_token(indices: torch.Tensor, num_codes: int) -> torch.
     return entropy_bits(indices, num_codes)
 
 
-def sparse_empirical_bits_per_token(code: SparseCode | QuantizedCode, num_atoms: int) -> torch.Tensor:
+def sparse_empirical_bits_per_token(code: SparseCode, num_atoms: int) -> torch.Tensor:
     """Bits per token of the support as K independent Bernoulli atoms, plus the quantised values' entropy.
 
     Support: Σ_k h(p_k), with p_k the fraction of tokens using atom k and h the binary entropy (this also

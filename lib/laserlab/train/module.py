@@ -2,13 +2,13 @@
 
 One step: check the batch (finite, in [0, 1] — errors name the step), forward, :class:`Objective` terms,
 backward; after each optimiser step, :func:`laserlab.bottlenecks.update_bottlenecks` applies the
-bottlenecks' non-gradient updates (EMA codebooks, online / K-SVD dictionaries, dead-code replacement),
+bottlenecks' non-gradient updates (EMA codebooks, online / K-SVD dictionaries, dead-entry replacement),
 synchronised across ranks. Validation computes the same loss terms on held-out images.
 
 Logged (CSVLogger columns ``<stage>/<name>``; train per step and per epoch, validation per epoch):
 ``loss``, every loss term as ``loss_<term>``, ``mse``, ``psnr`` (mean over images of the per-image
 PSNR, data range 1), ``ssim``, ``bpp`` (bits per pixel of the codes, from each bottleneck's
-``bits_per_token``), and every bottleneck statistic (``perplexity``, ``usage``, ``dead_codes``,
+``bits_per_token``), and every bottleneck statistic (``perplexity``, ``usage``, ``dead_entries``,
 ``sparsity``, ...; a hierarchical model's coarse level with the prefix ``coarse_``), each latent's RMS
 (``latent_rms``), and with spectral regularisation ``spectral_tau`` and ``loss_cross_scale``. Validation
 aggregates quality with torchmetrics ``MeanMetric`` (weighted by images, synchronised across ranks).

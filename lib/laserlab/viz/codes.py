@@ -18,8 +18,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from ..bottlenecks.patches import token_map
-from ..bottlenecks.vq import perplexity
 from ..checks import check_positive_int
+from ..sparse.analysis import perplexity
 
 STRENGTH_CMAP = "inferno"
 CHANNELS = (("R", "tab:red"), ("G", "tab:green"), ("B", "tab:blue"))

@@ -8,9 +8,10 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from ..bottlenecks.pixels import SOLVERS, PixelSparseCode, sparse_code_images
-from ..checks import check_images, check_positive_int
+from ..bottlenecks.pixels import CodedImages, sparse_code_images
+from ..checks import check_choice, check_images, check_int, check_positive_int
 from ..perceptual.quality import psnr
+from ..sparse import SOLVERS
 from ..sparse.analysis import code_strength
 from ..viz.codes import code_strength_map
 from ._png import png_bytes
@@ -30,7 +31,7 @@ def _check(image: torch.Tensor, dictionary: torch.Tensor, patch_size: int) -> No
         raise ValueError(f"dictionary must have shape (K, 3·p²) = (K, {width}); got {got}")
 
 
-def _code(image, dictionary, patch_size, sparsity, solver, value_bits) -> tuple[PixelSparseCode, float]:
+def _code(image, dictionary, patch_size, sparsity, solver, value_bits) -> tuple[CodedImages, float]:
     coded = sparse_code_images(
         image.unsqueeze(0).to(dictionary.dtype),
         dictionary,
@@ -43,14 +44,14 @@ def _code(image, dictionary, patch_size, sparsity, solver, value_bits) -> tuple[
     return coded, quality
 
 
-def _summary(coded: PixelSparseCode, quality: float, sparsity: int, solver: str) -> str:
+def _summary(coded: CodedImages, quality: float, sparsity: int, solver: str) -> str:
     return (
         f"S = {sparsity}, {SOLVER_NAMES[solver]}: {coded.bits_per_pixel:.3f} bits per pixel "
         f"({coded.bits_per_token:.1f} bits per token), PSNR {quality:.2f} dB"
     )
 
 
-def _draw(image, coded: PixelSparseCode, quality: float, sparsity: int, solver: str) -> Figure:
+def _draw(image, coded: CodedImages, quality: float, sparsity: int, solver: str) -> Figure:
     reconstruction = coded.reconstruction[0].clamp(0, 1).to(image.dtype)
     error = (reconstruction - image).abs().mean(0)
     fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.0))
@@ -64,11 +65,12 @@ def _draw(image, coded: PixelSparseCode, quality: float, sparsity: int, solver: 
         ax.set_title(title, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    p = coded.code.patch_size
     code_strength_map(
-        code_strength(coded.code),
-        patch_size=coded.patch_size,
+        code_strength(coded.code.sparse),
+        patch_size=p,
         image_size=tuple(image.shape[-2:]),
-        title=f"code strength Σ|γ| per {coded.patch_size}×{coded.patch_size} patch",
+        title=f"code strength Σ|γ| per {p}×{p} patch",
         ax=axes[3],
     )
     fig.suptitle(_summary(coded, quality, sparsity, solver), fontsize=9)
@@ -114,12 +116,10 @@ def sparsity_explorer(
     (Image) for scripted use.
     """
     _check(image, dictionary, patch_size)
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
+    check_choice(solver, "solver", SOLVERS)
     limit = min(dictionary.shape[0], 3 * patch_size**2, 32) if max_sparsity is None else max_sparsity
     check_positive_int(limit, "max_sparsity")
-    if not 1 <= sparsity <= limit:
-        raise ValueError(f"sparsity must be in [1, {limit}]; got {sparsity}")
+    check_int(sparsity, "sparsity", minimum=1, maximum=limit)
     controls = {
         "sparsity": widgets.IntSlider(
             value=sparsity, min=1, max=limit, description="sparsity S", continuous_update=False,

@@ -8,21 +8,28 @@ from laserlab.bottlenecks import (
     BOTTLENECKS,
     Bottleneck,
     BottleneckOutput,
+    DictionaryBottleneck,
     VectorQuantizer,
     build,
+    derive_seed,
     reset_optimizer_rows,
     update_bottlenecks,
 )
 
 
 class Rounding(Bottleneck):
-    """A minimal bottleneck: rounds the latent; its update records the context it ran in."""
+    """A minimal bottleneck: rounds the latent to the levels 0 … 255; its update records its context."""
 
     def __init__(self, dim, *, stateful=True):
-        super().__init__(dim)
+        super().__init__(dim, 256)
+        self.register_buffer("levels", torch.arange(256.0))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         self.stateful = stateful
         self.seen_context = None
+
+    @property
+    def entries(self):
+        return self.levels
 
     @property
     def bits_per_token(self):
@@ -33,8 +40,19 @@ class Rounding(Bottleneck):
         return self.stateful
 
     def _forward(self, latent):
-        quantized = latent.round().detach() + (latent - latent.detach())
-        return BottleneckOutput(quantized, (quantized - latent).square().mean(), latent.round().long(), {})
+        rounded = latent.round().clamp(0, 255)
+        quantized = rounded.detach() + (latent - latent.detach())
+        return BottleneckOutput(quantized, (quantized - latent).square().mean(), rounded.long(), {})
+
+    def _encode(self, latent):
+        return latent.round().clamp(0, 255).long()
+
+    def check_codes(self, codes, name="codes"):
+        if not isinstance(codes, torch.Tensor) or codes.dtype != torch.long:
+            raise TypeError(f"{name} must be a long tensor")
+
+    def _decode(self, codes):
+        return self.levels[codes]
 
     def _apply_updates(self, optimizer):
         self.seen_context = (torch.is_grad_enabled(), torch.is_autocast_enabled("cpu"), optimizer)
@@ -44,7 +62,63 @@ class Rounding(Bottleneck):
 
 def test_bottleneck_is_abstract():
     with pytest.raises(TypeError, match="abstract"):
-        Bottleneck(4)
+        Bottleneck(4, 8)
+
+
+def test_encode_and_decode_validate_and_round_trip():
+    rounding = Rounding(3)
+    latent = torch.rand(2, 3, 4, 5, requires_grad=True) * 200
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        codes = rounding.encode(latent)
+    assert codes.dtype == torch.long and not codes.requires_grad
+    assert torch.equal(rounding.decode(codes), rounding.eval()(latent).quantized.detach())
+    with pytest.raises(ValueError, match=r"\(B, dim, H, W\) = \(B, 3, H, W\)"):
+        rounding.encode(torch.zeros(2, 4, 4, 4))
+    with pytest.raises(TypeError, match="codes must be a long tensor"):
+        rounding.decode(torch.zeros(2, 4, 4))
+
+
+def test_derive_seed_is_reproducible_and_separates_streams():
+    assert derive_seed(7, 1) == derive_seed(7, 1)
+    seeds = {derive_seed(7, stream) for stream in range(5)} | {derive_seed(8, 1), derive_seed(7, 1, 2)}
+    assert len(seeds) == 7 and all(0 <= seed < 2**63 for seed in seeds)
+
+
+def test_a_latent_more_precise_than_the_bottleneck_is_refused():
+    with pytest.raises(
+        TypeError, match=r"latent is torch.float64 but the Rounding computes in torch.float32"
+    ):
+        Rounding(2).in_compute_dtype(torch.zeros(1, 2, 1, 1, dtype=torch.float64))
+    upcast = Rounding(2).in_compute_dtype(torch.zeros(1, 2, 1, 1, dtype=torch.bfloat16))
+    assert upcast.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"dead_threshold": 1.5}, ValueError, r"dead_threshold must be a finite number in \[0, 1\]"),
+        ({"dead_threshold": "0.1"}, TypeError, "dead_threshold"),
+        ({"usage_decay": 1}, ValueError, r"usage_decay must be a finite number in \(0, 1\)"),
+        ({"kmeans_init": "yes"}, TypeError, "kmeans_init must be a bool"),
+        ({"kmeans_iters": 1.5}, TypeError, "kmeans_iters"),
+        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
+    ],
+)
+def test_shared_options_are_checked_the_same_way_on_every_bottleneck(options, error, message):
+    with pytest.raises(error, match=message):
+        VectorQuantizer(8, 3, **options)
+    with pytest.raises(error, match=message):
+        DictionaryBottleneck(8, 3, sparsity=1, **options)
+
+
+def test_every_bottleneck_reports_the_same_statistics():
+    latent = torch.randn(2, 3, 4, 4)
+    keys = {"perplexity", "usage", "sparsity", "dead_entries", "quantization_error", "bits_per_token"}
+    assert set(VectorQuantizer(8, 3)(latent).stats) == keys
+    assert set(DictionaryBottleneck(8, 3, sparsity=2)(latent).stats) == keys
+    assert VectorQuantizer(8, 3)(latent).stats["sparsity"].item() == 1.0
+    assert VectorQuantizer(8, 3).num_entries == DictionaryBottleneck(8, 3, sparsity=2).num_entries == 8
+    assert VectorQuantizer(8, 3).patch_size == 1
 
 
 def test_forward_returns_the_dataclass_with_the_input_shape():
@@ -150,3 +224,23 @@ def test_build_uses_the_registry():
         build("kmeans", num_codes=8, dim=4)
     with pytest.raises(TypeError):
         build("vq", num_codes=8, dim=4, colour="red")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VectorQuantizer(8, 3, seed=1),
+        lambda: VectorQuantizer(8, 3, ema_decay=0.9, seed=1),
+        lambda: DictionaryBottleneck(8, 3, sparsity=2, update_rule="ksvd", dead_threshold=0.0),
+    ],
+)
+def test_tracked_usage_is_the_share_of_tokens_whatever_the_batch_size(make):
+    latent = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    small, large = make().double(), make().double()
+    out = small(latent)
+    small.update()
+    large(torch.cat([latent, latent, latent]))
+    large.update()
+    torch.testing.assert_close(small.entry_usage(), large.entry_usage(), rtol=1e-12, atol=0)
+    # a token uses one codeword, or the atoms of its code
+    assert small.entry_usage().sum().item() == pytest.approx(out.stats["sparsity"].item())

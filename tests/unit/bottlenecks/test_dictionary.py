@@ -9,14 +9,14 @@ from sklearn.linear_model import orthogonal_mp_gram
 from laserlab.bottlenecks import (
     BOTTLENECKS,
     DictionaryBottleneck,
-    DictionaryCode,
+    PatchCode,
     build,
     from_tokens,
     to_tokens,
     update_bottlenecks,
 )
-from laserlab.sparse import ksvd_update, matching_pursuit, omp, online_init, online_update
-from laserlab.sparse.rate import quantize_values
+from laserlab.sparse import SparseCode, ksvd_update, matching_pursuit, omp, online_init, online_update
+from laserlab.sparse.rate import QuantizedCode, dequantize, quantize_values
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 RULES = ["gradient", "online", "ksvd", "approx_ksvd"]
@@ -42,7 +42,9 @@ def _step(bottleneck, latent, optimizer=None):
     ("rule", "patch_size", "solver"), list(itertools.product(RULES, [1, 2, 4], ["omp", "mp"]))
 )
 def test_training_forward_passes_gradients_and_a_finite_loss(rule, patch_size, solver):
-    bottleneck = DictionaryBottleneck(12, 3, sparsity=2, patch_size=patch_size, solver=solver, update=rule)
+    bottleneck = DictionaryBottleneck(
+        12, 3, sparsity=2, patch_size=patch_size, solver=solver, update_rule=rule
+    )
     optimizer = torch.optim.Adam(bottleneck.parameters(), lr=1e-2) if rule == "gradient" else None
     assert list(bottleneck.parameters()) == ([bottleneck.dictionary] if rule == "gradient" else [])
     for step in range(3):
@@ -53,7 +55,7 @@ def test_training_forward_passes_gradients_and_a_finite_loss(rule, patch_size, s
         assert out.loss.dim() == 0 and torch.isfinite(out.loss)
         assert latent.grad is not None and torch.isfinite(latent.grad).all() and latent.grad.abs().sum() > 0
         n_tokens = 2 * (8 // patch_size) ** 2
-        assert out.codes.indices.shape == (n_tokens, 2) and out.codes.grid == (
+        assert out.codes.sparse.indices.shape == (n_tokens, 2) and out.codes.grid == (
             2,
             8 // patch_size,
             8 // patch_size,
@@ -63,7 +65,9 @@ def test_training_forward_passes_gradients_and_a_finite_loss(rule, patch_size, s
 
 
 def test_straight_through_gradient_is_the_identity_and_the_value_is_the_reconstruction():
-    bottleneck = DictionaryBottleneck(10, 2, sparsity=2, patch_size=2, update="ksvd", commitment=0.0).double()
+    bottleneck = DictionaryBottleneck(
+        10, 2, sparsity=2, patch_size=2, update_rule="ksvd", commitment=0.0
+    ).double()
     latent = _latent(2, 2, 4, 6, dtype=torch.float64, requires_grad=True)
     upstream = _latent(2, 2, 4, 6, seed=3, dtype=torch.float64)
     out = bottleneck(latent)
@@ -72,19 +76,68 @@ def test_straight_through_gradient_is_the_identity_and_the_value_is_the_reconstr
     assert torch.equal(out.quantized, bottleneck.decode(out.codes))
 
 
+# ------------------------------------------------------------------ encode / decode
+@pytest.mark.parametrize(("rule", "solver", "value_bits", "patch_size"), list(itertools.product(
+    RULES, ["omp", "mp"], [None, 4], [1, 2, 3]
+)))  # fmt: skip
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_decode_of_encode_is_the_evaluation_forward(rule, solver, value_bits, patch_size, dtype):
+    bottleneck = DictionaryBottleneck(
+        12, 3, sparsity=2, patch_size=patch_size, solver=solver, update_rule=rule, value_bits=value_bits,
+        kmeans_init=True,
+    ).to(dtype)  # fmt: skip
+    optimizer = torch.optim.Adam(bottleneck.parameters(), lr=1e-2) if rule == "gradient" else None
+    for step in range(2):  # trained a little: k-means start, one dictionary update
+        _step(bottleneck, _latent(2, 3, 6, 6, seed=step, dtype=dtype, requires_grad=True), optimizer)
+    bottleneck.eval()
+    latent = _latent(2, 3, 5, 7, seed=9, dtype=dtype, requires_grad=True)  # 5, 7: padded tokens for p > 1
+    state = {k: v.clone() for k, v in bottleneck.state_dict().items()}
+    codes = bottleneck.encode(latent)
+    assert isinstance(codes, PatchCode) and codes.shape == (2, 3, 5, 7) and codes.patch_size == patch_size
+    assert isinstance(codes.sparse, QuantizedCode) == (value_bits is not None)
+    n_tokens = 2 * -(-5 // patch_size) * -(-7 // patch_size)
+    assert codes.sparse.indices.shape == (n_tokens, 2) and codes.sparse.values.dtype == dtype
+    assert not codes.sparse.values.requires_grad
+    out = bottleneck(latent)
+    for a, b in ((codes, out.codes), (codes, bottleneck.encode(latent))):  # forward's codes; deterministic
+        assert torch.equal(a.sparse.indices, b.sparse.indices) and torch.equal(
+            a.sparse.values, b.sparse.values
+        )
+    decoded = bottleneck.decode(codes)
+    assert decoded.shape == latent.shape and decoded.dtype == dtype
+    assert torch.equal(decoded, out.quantized)
+    assert all(torch.equal(state[k], v) for k, v in bottleneck.state_dict().items())
+
+
+def test_encode_changes_no_state_in_training_mode():
+    bottleneck = DictionaryBottleneck(8, 3, sparsity=2, update_rule="online", kmeans_init=True).train()
+    state = {k: v.clone() for k, v in bottleneck.state_dict().items()}
+    bottleneck.encode(_latent(2, 3, 4, 4))
+    assert bottleneck.update() == {} and not bool(bottleneck.initialized)
+    assert all(torch.equal(state[k], v) for k, v in bottleneck.state_dict().items())
+
+
+def test_quantised_codes_carry_what_a_codec_transmits():
+    bottleneck = DictionaryBottleneck(16, 3, sparsity=3, value_bits=5, update_rule="ksvd").double().eval()
+    codes = bottleneck.encode(_latent(2, 3, 4, 4, dtype=torch.float64))
+    q = codes.sparse
+    rebuilt = dequantize(q.indices, q.symbols, max_abs=q.max_abs, bits=5)
+    assert torch.equal(bottleneck.decode(PatchCode(rebuilt, codes.shape, 1)), bottleneck.decode(codes))
+
+
 # ------------------------------------------------------------------ oracles
 @pytest.mark.filterwarnings("ignore:Orthogonal matching pursuit ended prematurely")  # S = 4 > M = 3
 @pytest.mark.parametrize("patch_size", [1, 2, 3])
 def test_codes_equal_omp_on_the_token_matrix_and_sklearn(patch_size):
     bottleneck = (
-        DictionaryBottleneck(20, 3, sparsity=4, patch_size=patch_size, update="online").double().eval()
+        DictionaryBottleneck(20, 3, sparsity=4, patch_size=patch_size, update_rule="online").double().eval()
     )
     latent = _latent(2, 3, 6, 7, dtype=torch.float64)  # 7 is not a multiple of 2 or 3: padded tokens
     out = bottleneck(latent)
     tokens = to_tokens(latent, patch_size)
     reference = omp(tokens, bottleneck.dictionary, sparsity=4)
-    assert torch.equal(out.codes.indices, reference.indices)
-    assert torch.allclose(out.codes.values, reference.values, rtol=1e-12, atol=1e-12)
+    assert torch.equal(out.codes.sparse.indices, reference.indices)
+    assert torch.allclose(out.codes.sparse.values, reference.values, rtol=1e-12, atol=1e-12)
     d = bottleneck.dictionary.numpy()
     sk = orthogonal_mp_gram(d @ d.T, d @ tokens[:5].numpy().T, n_nonzero_coefs=4).T
     assert torch.allclose(reference.to_dense(20)[:5], torch.from_numpy(sk), atol=1e-10)
@@ -95,13 +148,13 @@ def test_codes_equal_omp_on_the_token_matrix_and_sklearn(patch_size):
 
 
 def test_matching_pursuit_solver_uses_matching_pursuit():
-    bottleneck = DictionaryBottleneck(8, 3, sparsity=3, solver="mp", update="ksvd").double().eval()
+    bottleneck = DictionaryBottleneck(8, 3, sparsity=3, solver="mp", update_rule="ksvd").double().eval()
     latent = _latent(1, 3, 5, 5, dtype=torch.float64)
     out = bottleneck(latent)
     reference = matching_pursuit(to_tokens(latent, 1), bottleneck.dictionary, sparsity=3)
-    assert torch.equal(out.codes.indices, reference.indices)
-    assert torch.allclose(out.codes.values, reference.values, atol=1e-12)
-    exact = DictionaryBottleneck(8, 3, sparsity=3, solver="omp", update="ksvd").double().eval()
+    assert torch.equal(out.codes.sparse.indices, reference.indices)
+    assert torch.allclose(out.codes.sparse.values, reference.values, atol=1e-12)
+    exact = DictionaryBottleneck(8, 3, sparsity=3, solver="omp", update_rule="ksvd").double().eval()
     # pixels are 3-D: three atoms reconstruct exactly with OMP, not with MP (it never re-fits)
     assert exact(latent).stats["quantization_error"] < 1e-20 < out.stats["quantization_error"]
 
@@ -122,7 +175,7 @@ def test_losses_of_the_gradient_rule():
 
 
 def test_non_gradient_rules_have_only_the_commitment_loss():
-    bottleneck = DictionaryBottleneck(6, 2, sparsity=2, update="online", commitment=0.5).double()
+    bottleneck = DictionaryBottleneck(6, 2, sparsity=2, update_rule="online", commitment=0.5).double()
     out = bottleneck(_latent(1, 2, 3, 3, dtype=torch.float64))
     assert out.loss.item() == pytest.approx(0.5 * out.stats["quantization_error"].item(), rel=1e-12)
 
@@ -144,29 +197,29 @@ def test_bits_per_token_is_support_plus_coefficient_bits(num_atoms, sparsity, va
 
 
 def test_quantised_values_are_what_the_decoder_sees():
-    bottleneck = DictionaryBottleneck(16, 3, sparsity=3, value_bits=3, update="ksvd").double().eval()
+    bottleneck = DictionaryBottleneck(16, 3, sparsity=3, value_bits=3, update_rule="ksvd").double().eval()
     latent = _latent(2, 3, 4, 4, dtype=torch.float64)
     out = bottleneck(latent)
     code = omp(to_tokens(latent, 1), bottleneck.dictionary, sparsity=3)
     quantized = quantize_values(code, 3)
-    assert torch.equal(out.codes.values, quantized.values)
-    assert len(torch.unique(out.codes.values)) <= 8
+    assert torch.equal(out.codes.sparse.values, quantized.values)
+    assert len(torch.unique(out.codes.sparse.values)) <= 8
     assert torch.allclose(
         to_tokens(out.quantized, 1), quantized.reconstruct(bottleneck.dictionary), atol=1e-12
     )
-    unquantised = DictionaryBottleneck(16, 3, sparsity=3, update="ksvd").double().eval()
+    unquantised = DictionaryBottleneck(16, 3, sparsity=3, update_rule="ksvd").double().eval()
     assert out.stats["quantization_error"] > unquantised(latent).stats["quantization_error"]
 
 
 def test_stats_on_a_hand_made_dictionary():
-    bottleneck = DictionaryBottleneck(4, 2, sparsity=1, update="ksvd", dead_atom_threshold=0.0).double()
+    bottleneck = DictionaryBottleneck(4, 2, sparsity=1, update_rule="ksvd", dead_threshold=0.0).double()
     bottleneck.dictionary.copy_(torch.tensor([[1.0, 0], [0, 1], [-1, 0], [0.6, 0.8]]))
     tokens = torch.tensor([[2.0, 0.1], [0.0, 3.0], [0.1, 1.5], [3.0, 0.0]], dtype=torch.float64)
     out = bottleneck(tokens.T.reshape(1, 2, 2, 2))
-    assert out.codes.indices.flatten().tolist() == [0, 1, 1, 0]
+    assert out.codes.sparse.indices.flatten().tolist() == [0, 1, 1, 0]
     assert out.stats["sparsity"].item() == 1.0
     assert out.stats["usage"].item() == 0.5 and out.stats["perplexity"].item() == pytest.approx(2.0)
-    assert out.stats["dead_atoms"].item() == 2
+    assert out.stats["dead_entries"].item() == 2
     assert out.stats["quantization_error"].item() == pytest.approx((0.01 + 0.01) / 8)
     assert out.codes.n_active.shape == (1, 2, 2)
 
@@ -174,7 +227,7 @@ def test_stats_on_a_hand_made_dictionary():
 # ------------------------------------------------------------------ dictionary learning on a fixed batch
 @pytest.mark.parametrize("rule", ["online", "ksvd", "approx_ksvd", "gradient"])
 def test_updates_change_the_dictionary_and_lower_the_error_on_a_fixed_batch(rule):
-    bottleneck = DictionaryBottleneck(24, 4, sparsity=2, patch_size=2, update=rule, dead_atom_threshold=0.0)
+    bottleneck = DictionaryBottleneck(24, 4, sparsity=2, patch_size=2, update_rule=rule, dead_threshold=0.0)
     optimizer = torch.optim.Adam(bottleneck.parameters(), lr=3e-2) if rule == "gradient" else None
     latent = _latent(4, 4, 8, 8, seed=5, requires_grad=True)
     errors, first = [], bottleneck.atoms().detach().clone()
@@ -186,7 +239,7 @@ def test_updates_change_the_dictionary_and_lower_the_error_on_a_fixed_batch(rule
 
 
 def test_ksvd_rule_applies_one_sweep_to_the_forward_codes():
-    bottleneck = DictionaryBottleneck(10, 3, sparsity=2, update="ksvd", dead_atom_threshold=0.0).double()
+    bottleneck = DictionaryBottleneck(10, 3, sparsity=2, update_rule="ksvd", dead_threshold=0.0).double()
     latent = _latent(2, 3, 4, 4, dtype=torch.float64)
     before = bottleneck.dictionary.clone()
     bottleneck(latent)
@@ -198,7 +251,7 @@ def test_ksvd_rule_applies_one_sweep_to_the_forward_codes():
 
 def test_online_rule_equals_online_update_and_accumulates_forwards():
     bottleneck = DictionaryBottleneck(
-        10, 3, sparsity=2, update="online", forgetting=0.9, dead_atom_threshold=0.0
+        10, 3, sparsity=2, update_rule="online", forgetting=0.9, dead_threshold=0.0
     )
     bottleneck.double()
     first, second = (
@@ -218,7 +271,7 @@ def test_online_rule_equals_online_update_and_accumulates_forwards():
 
 
 def test_evaluation_forwards_change_no_state():
-    bottleneck = DictionaryBottleneck(8, 3, sparsity=2, update="ksvd", kmeans_init=True).eval()
+    bottleneck = DictionaryBottleneck(8, 3, sparsity=2, update_rule="ksvd", kmeans_init=True).eval()
     state = {k: v.clone() for k, v in bottleneck.state_dict().items()}
     bottleneck(_latent(2, 3, 4, 4))
     assert bottleneck.update() == {}
@@ -228,7 +281,7 @@ def test_evaluation_forwards_change_no_state():
 # ------------------------------------------------------------------ atom hygiene
 @pytest.mark.parametrize("rule", RULES)
 def test_dead_atoms_are_revived_from_the_worst_represented_tokens(rule):
-    bottleneck = DictionaryBottleneck(6, 3, sparsity=1, update=rule, dead_atom_threshold=0.05).double()
+    bottleneck = DictionaryBottleneck(6, 3, sparsity=1, update_rule=rule, dead_threshold=0.05).double()
     with torch.no_grad():
         bottleneck.dictionary.copy_(F.normalize(torch.tensor(
             [[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 1, 1e-3], [1, 1, -1e-3]], dtype=torch.float64
@@ -243,7 +296,7 @@ def test_dead_atoms_are_revived_from_the_worst_represented_tokens(rule):
         optimizer.step()
         optimizer.state[bottleneck.dictionary]["exp_avg"].fill_(1.0)  # makes the reset visible
     stats = bottleneck.update(optimizer=optimizer)
-    assert stats["replaced_atoms"].item() >= 1
+    assert stats["replaced_entries"].item() >= 1
     worst = F.normalize(torch.tensor([-3.0, 5.0, 4.0], dtype=torch.float64), dim=0)
     assert (bottleneck.atoms() @ worst).max().item() == pytest.approx(1.0)
     if optimizer is not None:
@@ -259,7 +312,7 @@ def test_kmeans_init_sets_atoms_from_the_first_training_batch():
     centres = F.normalize(torch.tensor([[1.0, 0], [0, 1], [-1, 0], [0, -1]]), dim=1)
     tokens = centres.repeat_interleave(25, 0) * 2 + 0.01 * _latent(100, 2, seed=1)
     latent = tokens.T.reshape(1, 2, 10, 10)
-    bottleneck = DictionaryBottleneck(4, 2, sparsity=1, update="ksvd", kmeans_init=True, kmeans_iters=5)
+    bottleneck = DictionaryBottleneck(4, 2, sparsity=1, update_rule="ksvd", kmeans_init=True, kmeans_iters=5)
     random_atoms = bottleneck.dictionary.clone()
     bottleneck.eval()(latent)
     assert torch.equal(bottleneck.dictionary, random_atoms)
@@ -272,12 +325,14 @@ def test_kmeans_init_sets_atoms_from_the_first_training_batch():
 @pytest.mark.parametrize(("options", "error", "message"), [
     ({"sparsity": 9}, ValueError, "sparsity must be at most num_atoms = 8"),
     ({"sparsity": 0}, ValueError, "sparsity must be an int >= 1"),
-    ({"sparsity": 2, "update": "mod"}, ValueError, "update must be one of"),
+    ({"sparsity": 2, "update_rule": "mod"}, ValueError, "update_rule must be one of"),
     ({"sparsity": 2, "solver": "lasso"}, ValueError, "solver must be one of"),
     ({"sparsity": 2, "patch_size": 0}, ValueError, "patch_size must be an int >= 1"),
     ({"sparsity": 2, "value_bits": 0}, ValueError, "value_bits"),
     ({"sparsity": 2, "forgetting": 0.0}, ValueError, "forgetting"),
-    ({"sparsity": 2, "dead_atom_threshold": 2.0}, ValueError, "dead_atom_threshold"),
+    ({"sparsity": 2, "dead_threshold": 2.0}, ValueError, "dead_threshold"),
+    ({"sparsity": 2, "usage_decay": 0.0}, ValueError, "usage_decay"),
+    ({"sparsity": 2, "kmeans_iters": -1}, ValueError, "kmeans_iters must be an int >= 0"),
     ({"sparsity": 2, "kmeans_init": 1}, TypeError, "kmeans_init must be a bool"),
 ])  # fmt: skip
 def test_bad_options_are_rejected(options, error, message):
@@ -312,28 +367,48 @@ def test_patch_sizes_that_do_not_divide_the_latent_are_padded_and_cropped_exactl
 
 def test_decode_rejects_foreign_codes():
     bottleneck = DictionaryBottleneck(8, 3, sparsity=2, patch_size=2)
-    code = bottleneck.encode(_latent(1, 3, 4, 4))
-    with pytest.raises(TypeError, match="DictionaryCode"):
-        bottleneck.decode(code.indices)
-    with pytest.raises(ValueError, match="patch_size = 1; got latent_shape"):
-        DictionaryBottleneck(8, 3, sparsity=2, patch_size=1).decode(code)
-    bad = DictionaryCode(torch.full_like(code.indices, 8), code.values, code.latent_shape, 2)
-    with pytest.raises(ValueError, match=r"\[-1, 8\)"):
-        bottleneck.decode(bad)
+    codes = bottleneck.encode(_latent(1, 3, 4, 4))
+    with pytest.raises(TypeError, match="codes must be a PatchCode"):
+        bottleneck.decode(codes.sparse)
+    with pytest.raises(ValueError, match=r"patch_size = 1; got shape \(1, 3, 4, 4\), patch_size 2"):
+        DictionaryBottleneck(8, 3, sparsity=2, patch_size=1).decode(codes)
+    with pytest.raises(ValueError, match="dim = 4"):
+        DictionaryBottleneck(8, 4, sparsity=2, patch_size=2).decode(codes)
+    with pytest.raises(TypeError, match="QuantizedCode of 4 bits"):
+        DictionaryBottleneck(8, 3, sparsity=2, patch_size=2, value_bits=4).decode(codes)
+    quantized = DictionaryBottleneck(8, 3, sparsity=2, patch_size=2, value_bits=4).encode(_latent(1, 3, 4, 4))
+    with pytest.raises(TypeError, match="unquantised SparseCode"):
+        bottleneck.decode(quantized)
+    with pytest.raises(ValueError, match="quantised to 5 bits; got 4"):
+        DictionaryBottleneck(8, 3, sparsity=2, patch_size=2, value_bits=5).decode(quantized)
+    code = codes.sparse
+    bad_codes = [
+        (SparseCode(torch.full_like(code.indices, 8), code.values), ValueError, r"\[-1, 8\)"),
+        (SparseCode(code.indices[:3], code.values[:3]), ValueError, r"\(B·h·w, S\) = \(4, 2\)"),
+        (SparseCode(code.indices.float(), code.values), TypeError, "indices must be a torch.long"),
+        (SparseCode(code.indices, code.values.long()), TypeError, "values must be a float"),
+        (SparseCode(torch.full_like(code.indices, -1), code.values + 1), ValueError, "0 in empty slots"),
+        (SparseCode(code.indices, torch.full_like(code.values, float("nan"))), ValueError, "finite"),
+    ]
+    for sparse_code, error, message in bad_codes:
+        with pytest.raises(error, match=message):
+            bottleneck.decode(PatchCode(sparse_code, codes.shape, 2))
+    with pytest.raises(ValueError, match="got shape"):
+        bottleneck.decode(PatchCode(code, (1, 3, 0, 4), 2))
 
 
 # ------------------------------------------------------------------ registry, dtypes, devices
 def test_registry_builds_the_dictionary_bottleneck():
     assert BOTTLENECKS["dictionary"] is DictionaryBottleneck
-    bottleneck = build("dictionary", num_atoms=8, dim=3, sparsity=2, update="ksvd")
-    assert isinstance(bottleneck, DictionaryBottleneck) and bottleneck.rule == "ksvd"
+    bottleneck = build("dictionary", num_atoms=8, dim=3, sparsity=2, update_rule="ksvd")
+    assert isinstance(bottleneck, DictionaryBottleneck) and bottleneck.update_rule == "ksvd"
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("rule", RULES)
 def test_dtype_and_device(device, dtype, rule):
-    bottleneck = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update=rule, kmeans_init=True)
+    bottleneck = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update_rule=rule, kmeans_init=True)
     bottleneck.to(device, dtype)
     latent = _latent(2, 4, 4, 4, dtype=dtype, device=device, requires_grad=True)
     out = bottleneck(latent)

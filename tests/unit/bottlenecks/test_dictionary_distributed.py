@@ -16,11 +16,11 @@ STEPS = 4
 # Trained inside DDP (broadcast_buffers=False, so DDP cannot paper over unsynchronised buffers). A high
 # dead-atom threshold makes revival run on every rule.
 SCENARIOS = {
-    "gradient": {"update": "gradient", "dead_atom_threshold": 0.08},
-    "online": {"update": "online", "dead_atom_threshold": 0.08},
-    "ksvd": {"update": "ksvd", "dead_atom_threshold": 0.08},
-    "approx_ksvd": {"update": "approx_ksvd", "dead_atom_threshold": 0.08, "solver": "mp"},
-    "kmeans_quantised": {"update": "ksvd", "kmeans_init": True, "value_bits": 4},
+    "gradient": {"update_rule": "gradient", "dead_threshold": 0.08},
+    "online": {"update_rule": "online", "dead_threshold": 0.08},
+    "ksvd": {"update_rule": "ksvd", "dead_threshold": 0.08},
+    "approx_ksvd": {"update_rule": "approx_ksvd", "dead_threshold": 0.08, "solver": "mp"},
+    "kmeans_quantised": {"update_rule": "ksvd", "kmeans_init": True, "value_bits": 4},
 }
 
 
@@ -59,14 +59,14 @@ def _train_in_ddp(rank, options):
         optimizer.step()
         optimizer.zero_grad()
         stats = update_bottlenecks(model, optimizer=optimizer)
-        replaced.append(stats["module.bottleneck.replaced_atoms"].item())
+        replaced.append(stats["module.bottleneck.replaced_entries"].item())
     state = {k: v.clone() for k, v in model.module.state_dict().items()}
     return {"state": state, "replaced": replaced}
 
 
 def _bare_ksvd(rank):
     """K-SVD without DDP: the synchronised result must equal one process seeing all ranks' data."""
-    bottleneck = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update="ksvd").double()
+    bottleneck = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update_rule="ksvd").double()
     for step in range(STEPS):
         bottleneck(_latents(rank, step).double())
         bottleneck.update()
@@ -99,7 +99,7 @@ def test_ranks_hold_bit_identical_dictionaries_after_training(ranks, scenario):
     for key, value in first["state"].items():
         assert torch.equal(value, second["state"][key]), f"{scenario}: {key} differs between ranks"
     assert first["replaced"] == second["replaced"]
-    if SCENARIOS[scenario].get("dead_atom_threshold"):
+    if SCENARIOS[scenario].get("dead_threshold"):
         assert sum(first["replaced"]) > 0  # revival really ran
     torch.manual_seed(0)
     untrained = TinyAutoencoder(**SCENARIOS[scenario]).bottleneck.dictionary
@@ -109,8 +109,8 @@ def test_ranks_hold_bit_identical_dictionaries_after_training(ranks, scenario):
 
 @pytest.mark.slow
 def test_synchronised_ksvd_equals_one_process_seeing_all_data(ranks):
-    reference = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update="ksvd").double()
-    local = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update="ksvd").double()
+    reference = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update_rule="ksvd").double()
+    local = DictionaryBottleneck(16, 4, sparsity=2, patch_size=2, update_rule="ksvd").double()
     for step in range(STEPS):
         reference(torch.cat([_latents(r, step) for r in range(WORLD)]).double())
         reference.update()

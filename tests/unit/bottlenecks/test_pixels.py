@@ -24,9 +24,9 @@ def test_patch_latent_round_trip_and_token_layout(patch_size):
 def test_a_vector_quantizer_on_the_patch_latent_codes_patches():
     images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     vq = VectorQuantizer(5, 12)
-    indices = vq.encode_to_indices(patch_latent(images, 2))
+    indices = vq.encode(patch_latent(images, 2))
     assert indices.shape == (1, 4, 4)
-    decoded = from_patch_latent(vq.decode_from_indices(indices), 2, images.shape)
+    decoded = from_patch_latent(vq.decode(indices), 2, images.shape)
     torch.testing.assert_close(to_tokens(decoded, 2), vq.codebook[indices.flatten()])
 
 
@@ -37,9 +37,9 @@ def test_sparse_code_images_matches_the_coders(solver, dtype):
     images = torch.rand(2, 3, 6, 5, generator=g, dtype=dtype)
     dictionary = torch.nn.functional.normalize(torch.randn(16, 12, generator=g, dtype=dtype), dim=1)
     coded = sparse_code_images(images, dictionary, patch_size=2, sparsity=3, solver=solver, value_bits=24)
-    coder = omp if solver == "omp" else matching_pursuit
-    code = coder(to_tokens(images, 2), dictionary, sparsity=3)
-    torch.testing.assert_close(coded.code.indices, code.indices)
+    code = {"omp": omp, "mp": matching_pursuit}[solver](to_tokens(images, 2), dictionary, sparsity=3)
+    assert coded.code.shape == images.shape and coded.code.patch_size == 2 and coded.code.grid == (2, 3, 3)
+    torch.testing.assert_close(coded.code.sparse.indices, code.indices)
     tokens = to_tokens(coded.reconstruction, 2)
     assert coded.reconstruction.shape == images.shape
     # padded patches are cropped: compare the tokens fully inside the image
@@ -63,3 +63,5 @@ def test_sparse_code_images_validation():
         sparse_code_images(images, dictionary, patch_size=2, sparsity=2, solver="lasso")
     with pytest.raises(ValueError, match="sparsity must be at most the number of atoms K = 8"):
         sparse_code_images(images, dictionary, patch_size=2, sparsity=9)
+    with pytest.raises(ValueError, match=r"value_bits must be an int in \[1, 24\]"):
+        sparse_code_images(images, dictionary, patch_size=2, sparsity=2, value_bits=0)

@@ -1,14 +1,12 @@
 import itertools
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 
 from laserlab.bottlenecks import VectorQuantizer, update_bottlenecks
-from laserlab.bottlenecks.vq import kmeans, nearest_codeword, perplexity, rotation_trick, usage
+from laserlab.bottlenecks.vq import rotation_trick
 
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
@@ -27,48 +25,6 @@ def _blobs(n_per_cluster, centers, *, spread=0.05, seed=0):
     centers = torch.as_tensor(centers, dtype=torch.float64)
     points = centers.repeat_interleave(n_per_cluster, 0)
     return points + spread * torch.randn(points.shape, generator=g, dtype=torch.float64)
-
-
-# ------------------------------------------------------------------ nearest codeword
-@pytest.mark.parametrize(("n", "k", "d"), [(300, 16, 3), (2000, 512, 8), (5, 1, 2)])
-def test_nearest_codeword_equals_brute_force_argmin(n, k, d):
-    x = _latent(n, d, seed=1, dtype=torch.float64)
-    codebook = _latent(k, d, seed=2, dtype=torch.float64)
-    brute = (x[:, None, :] - codebook[None]).square().sum(-1).argmin(1)
-    assert torch.equal(nearest_codeword(x, codebook), brute)  # (2000, 512) runs in several blocks
-
-
-def test_nearest_codeword_float32_agrees_with_cdist():
-    x, codebook = _latent(4096, 64, seed=3), _latent(512, 64, seed=4)
-    ours, reference = nearest_codeword(x, codebook), torch.cdist(x, codebook).argmin(1)
-    differ = ours != reference
-    assert differ.float().mean() < 1e-3  # only near-ties may differ in float32
-    if differ.any():
-        d = torch.cdist(x[differ].double(), codebook.double())
-        rows = torch.arange(int(differ.sum()))
-        assert torch.allclose(d[rows, ours[differ]], d[rows, reference[differ]], rtol=1e-5)
-
-
-def test_nearest_codeword_ties_go_to_the_lowest_index():
-    codebook = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
-    assert nearest_codeword(torch.tensor([[2.0, 0.0], [0.0, 5.0]]), codebook).tolist() == [0, 0]
-
-
-# ------------------------------------------------------------------ statistics
-@pytest.mark.parametrize(
-    ("indices", "num_codes", "expected_perplexity", "expected_usage"),
-    [
-        ([0, 0, 1, 1], 4, 2.0, 0.5),
-        ([3, 3, 3, 3, 3], 4, 1.0, 0.25),
-        (list(range(8)), 8, 8.0, 1.0),
-        ([0, 0, 1, 2], 16, 2**1.5, 3 / 16),  # p = (1/2, 1/4, 1/4): entropy 1.5 bits
-        ([], 4, 1.0, 0.0),
-    ],
-)
-def test_perplexity_and_usage_on_hand_made_indices(indices, num_codes, expected_perplexity, expected_usage):
-    counts = torch.bincount(torch.tensor(indices, dtype=torch.long), minlength=num_codes).double()
-    assert perplexity(counts).item() == pytest.approx(expected_perplexity, rel=1e-12)
-    assert usage(counts).item() == pytest.approx(expected_usage)
 
 
 @pytest.mark.parametrize(("num_codes", "bits"), [(16, 4.0), (512, 9.0), (10, math.log2(10)), (1, 0.0)])
@@ -91,14 +47,14 @@ def test_stats_of_a_forward():
     expected_error = (_tokens(latent) - vq.codebook[out.codes.flatten()]).square().mean()
     assert out.stats["perplexity"].item() == pytest.approx(2**1.5)
     assert out.stats["usage"].item() == 0.75
-    assert out.stats["dead_codes"].item() == 1  # before any update: the unused code
+    assert out.stats["dead_entries"].item() == 1  # before any update: the unused code
     assert out.stats["quantization_error"].item() == pytest.approx(expected_error.item())
     assert all(v.dim() == 0 and not v.requires_grad for v in out.stats.values())
 
 
 # ------------------------------------------------------------------ every option combination
 OPTIONS = list(
-    itertools.product([None, 0.9], [False, True], [None, 3], [False, True], [False, True], [0.0, 1.0])
+    itertools.product([None, 0.9], [False, True], [None, 3], [False, True], [False, True], [0.0, 0.05])
 )
 
 
@@ -108,7 +64,7 @@ def test_training_forward_passes_gradients_and_a_finite_loss(
 ):
     vq = VectorQuantizer(
         8, 6, ema_decay=ema, cosine=cosine, code_dim=code_dim, rotation_trick=rotation,
-        kmeans_init=kmeans_init, dead_code_threshold=threshold,
+        kmeans_init=kmeans_init, dead_threshold=threshold,
     )  # fmt: skip
     optimizer = torch.optim.Adam(vq.parameters(), lr=1e-2) if list(vq.parameters()) else None
     for step in range(3):
@@ -138,7 +94,7 @@ def test_training_forward_passes_gradients_and_a_finite_loss(
 def test_quantized_value_is_exactly_the_codeword(cosine, rotation):
     vq = VectorQuantizer(16, 5, cosine=cosine, rotation_trick=rotation)
     out = vq(_latent(3, 5, 4, 4, requires_grad=True))
-    assert torch.equal(out.quantized, vq.decode_from_indices(out.codes))
+    assert torch.equal(out.quantized, vq.decode(out.codes))
 
 
 def test_straight_through_gradient_is_the_identity():
@@ -222,7 +178,8 @@ def test_ema_update_matches_the_laplace_smoothed_formula():
     expected = torch.where((counts > 0)[:, None], (1 - decay) * sums / smoothed[:, None], before)
     assert (counts == 0).any()  # unused codes exist and keep their value
     assert torch.allclose(vq.codebook, expected, rtol=1e-12)
-    assert torch.allclose(vq.code_usage(), counts)  # bias-corrected: exactly this batch's counts
+    # bias-corrected: exactly this batch's share of the tokens
+    assert torch.allclose(vq.entry_usage(), counts / codes.numel(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("cosine", [False, True])
@@ -254,33 +211,11 @@ def test_accumulated_forwards_are_applied_together_by_one_update():
 
 
 def test_evaluation_forwards_change_no_state():
-    vq = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_code_threshold=5.0).eval()
+    vq = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_threshold=0.2).eval()
     state = {k: v.clone() for k, v in vq.state_dict().items()}
     vq(_latent(2, 3, 4, 4))
     assert vq.update() == {}
     assert all(torch.equal(state[k], v) for k, v in vq.state_dict().items())
-
-
-# ------------------------------------------------------------------ k-means
-def test_kmeans_matches_sklearn_lloyd_from_the_same_start():
-    data = _blobs(40, [[0, 0, 0], [3, 0, 0], [0, 3, 0], [0, 0, 3], [3, 3, 3]], spread=0.6, seed=1)
-    start, _ = kmeans(data, 5, iters=0, generator=torch.Generator().manual_seed(4))
-    ours, counts = kmeans(data, 5, iters=20, generator=torch.Generator().manual_seed(4))
-    reference = KMeans(5, init=start.numpy(), n_init=1, max_iter=20, tol=0, algorithm="lloyd").fit(
-        data.numpy()
-    )
-    np.testing.assert_allclose(ours.numpy(), reference.cluster_centers_, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(counts.numpy(), np.bincount(reference.labels_, minlength=5))
-
-
-def test_kmeans_handles_fewer_rows_than_clusters_and_cosine():
-    rows = _blobs(1, [[1, 0], [0, 1], [-1, 0]], spread=0.0)
-    centroids, counts = kmeans(rows, 8, generator=torch.Generator().manual_seed(0))
-    assert centroids.shape == (8, 2) and counts.sum() == 3
-    assert torch.unique(centroids, dim=0).shape[0] == 8  # jittered, not duplicated
-    unit = F.normalize(_latent(50, 3, seed=2, dtype=torch.float64), dim=1)
-    spherical, _ = kmeans(unit, 4, cosine=True, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(spherical.norm(dim=1), torch.ones(4, dtype=torch.float64))
 
 
 def test_kmeans_init_sets_the_codebook_from_the_first_training_batch():
@@ -296,7 +231,7 @@ def test_kmeans_init_sets_the_codebook_from_the_first_training_batch():
     centers = torch.tensor([[0.0, 0], [5, 0], [0, 5], [5, 5]])
     assert torch.cdist(centers, vq.codebook).min(1).values.max() < 0.05
     assert out.stats["usage"].item() == 1.0
-    assert torch.allclose(vq.code_usage(), torch.full((4,), 30.0))
+    assert torch.allclose(vq.entry_usage(), torch.full((4,), 0.25))  # the cluster sizes' shares
     initialised = vq.codebook.clone()
     vq(latent + 100)  # never again
     assert torch.equal(vq.codebook, initialised)
@@ -305,7 +240,7 @@ def test_kmeans_init_sets_the_codebook_from_the_first_training_batch():
 # ------------------------------------------------------------------ dead codes
 @pytest.mark.parametrize("ema", [None, 0.9])
 def test_dead_codes_are_replaced_by_batch_vectors(ema):
-    vq = VectorQuantizer(8, 3, ema_decay=ema, dead_code_threshold=1.0).double()
+    vq = VectorQuantizer(8, 3, ema_decay=ema, dead_threshold=1 / 32).double()  # one of the 32 tokens
     with torch.no_grad():
         vq.codebook[4:] += 1000.0  # far away: never chosen
     latent = _latent(2, 3, 4, 4, dtype=torch.float64)
@@ -318,11 +253,11 @@ def test_dead_codes_are_replaced_by_batch_vectors(ema):
     stats = vq.update(optimizer=optimizer)
     used = torch.bincount(out.codes.flatten(), minlength=8) > 0
     assert not used[4:].any()
-    assert stats["replaced_codes"].item() == int((~used).sum())
+    assert stats["replaced_entries"].item() == int((~used).sum())
     tokens = _tokens(latent)
     for code in (~used).nonzero().flatten():
         assert (tokens - vq.codebook[code]).abs().amax(1).min() == 0  # a vector of the batch
-        assert vq.code_usage()[code].item() == pytest.approx(1.0)  # restarts at the threshold
+        assert vq.entry_usage()[code].item() == pytest.approx(1 / 32)  # restarts at the threshold
     if optimizer is not None:
         exp_avg = optimizer.state[vq.codebook]["exp_avg"]
         assert (exp_avg[~used] == 0).all() and (exp_avg[used] == 1).all()
@@ -333,7 +268,7 @@ def test_dead_codes_are_replaced_by_batch_vectors(ema):
 def test_replacement_is_reproducible_from_the_seed():
     runs = []
     for _ in range(2):
-        vq = VectorQuantizer(32, 3, ema_decay=0.9, dead_code_threshold=2.0, seed=11)
+        vq = VectorQuantizer(32, 3, ema_decay=0.9, dead_threshold=2 / 32, seed=11)
         for step in range(3):
             vq(_latent(2, 3, 4, 4, seed=step))
             vq.update()
@@ -342,48 +277,81 @@ def test_replacement_is_reproducible_from_the_seed():
 
 
 # ------------------------------------------------------------------ encode / decode
+@pytest.mark.parametrize(("ema", "cosine", "code_dim", "rotation"), list(itertools.product(
+    [None, 0.9], [False, True], [None, 2], [False, True]
+)))  # fmt: skip
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_decode_of_encode_is_the_evaluation_forward(ema, cosine, code_dim, rotation, dtype):
+    vq = VectorQuantizer(16, 6, ema_decay=ema, cosine=cosine, code_dim=code_dim, rotation_trick=rotation)
+    vq.to(dtype)
+    for _ in range(2):  # trained a little, so the codebook is not the initial one
+        vq(_latent(2, 6, 4, 3, seed=4, dtype=dtype, requires_grad=True)).loss.backward()
+        vq.update()
+    vq.eval()
+    latent = _latent(2, 6, 5, 3, seed=5, dtype=dtype, requires_grad=True)  # a gradient-carrying forward
+    state = {k: v.clone() for k, v in vq.state_dict().items()}
+    codes = vq.encode(latent)
+    assert codes.shape == (2, 5, 3) and codes.dtype == torch.long and not codes.requires_grad
+    out = vq(latent)
+    assert torch.equal(codes, out.codes) and torch.equal(codes, vq.encode(latent))  # deterministic
+    decoded = vq.decode(codes)
+    assert decoded.shape == latent.shape and decoded.dtype == dtype and decoded.is_contiguous()
+    assert torch.equal(decoded, out.quantized)
+    assert all(torch.equal(state[k], v) for k, v in vq.state_dict().items())
+
+
+def test_encode_changes_no_state_in_training_mode():
+    vq = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_threshold=0.1).train()
+    state = {k: v.clone() for k, v in vq.state_dict().items()}
+    vq.encode(_latent(2, 3, 4, 4))
+    assert vq.update() == {} and not bool(vq.initialized)
+    assert all(torch.equal(state[k], v) for k, v in vq.state_dict().items())
+
+
 @pytest.mark.parametrize("cosine", [False, True])
-def test_encode_decode_round_trip(cosine):
+def test_every_code_decodes_to_its_codeword_and_encodes_back(cosine):
     vq = VectorQuantizer(32, 4, cosine=cosine)
-    latent = _latent(2, 4, 5, 3)
-    out = vq.eval()(latent)
-    indices = vq.encode_to_indices(latent)
-    assert torch.equal(indices, out.codes)
-    decoded = vq.decode_from_indices(indices)
-    assert torch.equal(decoded, out.quantized) and decoded.shape == latent.shape
     every_code = torch.arange(32).view(2, 4, 4)
-    assert torch.equal(vq.encode_to_indices(vq.decode_from_indices(every_code)), every_code)
+    decoded = vq.decode(every_code)
+    assert torch.equal(decoded.permute(0, 2, 3, 1).reshape(-1, 4), vq.codewords().detach())
+    assert torch.equal(vq.encode(decoded), every_code)
 
 
 def test_projected_codes_decode_through_the_output_projection():
     vq = VectorQuantizer(16, 6, code_dim=2)
     assert vq.codebook.shape == (16, 2)
-    latent = _latent(2, 6, 3, 3)
-    out = vq(latent)
-    assert torch.allclose(vq.decode_from_indices(out.codes), out.quantized, atol=1e-6)
-    assert vq.encode_to_indices(latent).equal(out.codes)
+    codes = torch.tensor([[[3, 7]]])
+    expected = vq.project_out(vq.codebook[[3, 7]]).T.reshape(1, 6, 1, 2)
+    assert torch.allclose(vq.decode(codes), expected)
+
+
+def test_decode_is_differentiable_in_the_codebook():
+    vq = VectorQuantizer(8, 3)
+    vq.decode(torch.tensor([[[1, 1, 2]]])).sum().backward()
+    assert vq.codebook.grad[[1, 2]].abs().sum() > 0 and (vq.codebook.grad[[0, 3, 4, 5, 6, 7]] == 0).all()
 
 
 @pytest.mark.parametrize(
-    ("indices", "error", "message"),
+    ("codes", "error", "message"),
     [
-        (torch.zeros(1, 2, 2), TypeError, "torch.long"),
+        (torch.zeros(1, 2, 2), TypeError, "codes must be a torch.long tensor"),
         ([[[0]]], TypeError, "torch.long"),
         (torch.zeros(4, dtype=torch.long), ValueError, r"shape \(B, H, W\)"),
+        (torch.zeros(1, 0, 2, dtype=torch.long), ValueError, r"B, H, W >= 1"),
         (torch.full((1, 2, 2), 8), ValueError, r"\[0, 8\); got min 8, max 8"),
         (torch.full((1, 2, 2), -1), ValueError, r"\[0, 8\); got min -1"),
     ],
 )
-def test_decode_rejects_bad_indices(indices, error, message):
+def test_decode_rejects_bad_codes(codes, error, message):
     with pytest.raises(error, match=message):
-        VectorQuantizer(8, 3).decode_from_indices(indices)
+        VectorQuantizer(8, 3).decode(codes)
 
 
 # ------------------------------------------------------------------ dtypes, devices, state
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtype_and_device(device, dtype):
-    vq = VectorQuantizer(16, 4, ema_decay=0.9, kmeans_init=True, dead_code_threshold=1.0).to(device, dtype)
+    vq = VectorQuantizer(16, 4, ema_decay=0.9, kmeans_init=True, dead_threshold=0.05).to(device, dtype)
     latent = _latent(2, 4, 3, 3, dtype=dtype, device=device, requires_grad=True)
     out = vq(latent)
     out.quantized.sum().backward()
@@ -398,16 +366,16 @@ def test_autocast_latents_are_quantised_in_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = vq(latent)
     assert out.quantized.dtype == torch.bfloat16 and out.quantized.is_contiguous()
-    assert torch.equal(out.codes, vq.encode_to_indices(latent.float()))
+    assert torch.equal(out.codes, vq.encode(latent.float()))
     assert out.loss.dtype == torch.float32
 
 
 def test_state_dict_round_trip_keeps_codebook_and_initialisation():
-    vq = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_code_threshold=0.5)
+    vq = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_threshold=0.02)
     for step in range(3):
         vq(_latent(2, 3, 4, 4, seed=step))
         vq.update()
-    restored = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_code_threshold=0.5, seed=5)
+    restored = VectorQuantizer(8, 3, ema_decay=0.9, kmeans_init=True, dead_threshold=0.02, seed=5)
     restored.load_state_dict(vq.state_dict())
     latent = _latent(2, 3, 4, 4, seed=9)
     assert torch.equal(restored(latent).quantized, vq(latent).quantized)
@@ -434,7 +402,7 @@ def test_bad_latents(latent, error, message):
     with pytest.raises(error, match=message):
         vq(latent)
     with pytest.raises(error, match=message):
-        vq.encode_to_indices(latent)
+        vq.encode(latent)
 
 
 @pytest.mark.parametrize(
@@ -450,12 +418,15 @@ def test_bad_latents(latent, error, message):
         ((8, 3), {"ema_decay": float("nan")}, ValueError, r"ema_decay .* got nan"),
         ((8, 3), {"ema_decay": "0.9"}, TypeError, r"ema_decay .* got '0.9'"),
         ((8, 3), {"commitment": -0.1}, ValueError, r"commitment must be a finite number in \[0, inf\]"),
-        ((8, 3), {"dead_code_threshold": -1}, ValueError, "dead_code_threshold"),
+        ((8, 3), {"dead_threshold": -1}, ValueError, r"dead_threshold must be a finite number in \[0, 1\]"),
+        ((8, 3), {"dead_threshold": 3.0}, ValueError, "dead_threshold"),
+        ((8, 3), {"usage_decay": 1.0}, ValueError, "usage_decay"),
         ((8, 3), {"code_dim": 0}, ValueError, "code_dim must be an int >= 1"),
-        ((8, 3), {"kmeans_iters": 0}, ValueError, "kmeans_iters must be an int >= 1"),
+        ((8, 3), {"kmeans_iters": -1}, ValueError, "kmeans_iters must be an int >= 0"),
         ((8, 3), {"laplace_epsilon": 0}, ValueError, "laplace_epsilon"),
         ((8, 3), {"seed": -1}, ValueError, "seed must be an int >= 0"),
         ((8, 3), {"cosine": "yes"}, TypeError, "cosine must be a bool"),
+        ((8, 3), {"rotation_trick": 0}, TypeError, "rotation_trick must be a bool"),
         ((8, 3), {"kmeans_init": 1}, TypeError, "kmeans_init must be a bool"),
     ],
 )
@@ -467,5 +438,5 @@ def test_bad_arguments_are_named(args, options, error, message):
 def test_update_bottlenecks_drives_a_model_with_a_quantizer():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), VectorQuantizer(8, 4, ema_decay=0.9))
     model[1](model[0](_latent(1, 3, 4, 4)))
-    assert set(update_bottlenecks(model)) == {"1.replaced_codes"}
+    assert set(update_bottlenecks(model)) == {"1.replaced_entries"}
     assert int(model[1].update_steps) == 1

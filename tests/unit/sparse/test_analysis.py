@@ -13,7 +13,9 @@ from laserlab.sparse.analysis import (
     mean_colors,
     mutual_coherence,
     pairwise_distances,
+    perplexity,
     usage_counts,
+    used_fraction,
 )
 from laserlab.sparse.omp import SparseCode
 from laserlab.sparse.rate import quantize_values
@@ -46,13 +48,30 @@ def test_usage_counts_ignore_empty_slots():
         usage_counts(torch.tensor([1.0]), 4)
 
 
+@pytest.mark.parametrize(
+    ("indices", "num_codes", "expected_perplexity", "expected_used"),
+    [
+        ([0, 0, 1, 1], 4, 2.0, 0.5),
+        ([3, 3, 3, 3, 3], 4, 1.0, 0.25),
+        (list(range(8)), 8, 8.0, 1.0),
+        ([0, 0, 1, 2], 16, 2**1.5, 3 / 16),  # p = (1/2, 1/4, 1/4): entropy 1.5 bits
+        ([], 4, 1.0, 0.0),
+    ],
+)
+def test_perplexity_and_used_fraction_on_hand_made_indices(
+    indices, num_codes, expected_perplexity, expected_used
+):
+    counts = torch.bincount(torch.tensor(indices, dtype=torch.long), minlength=num_codes).double()
+    assert perplexity(counts).item() == pytest.approx(expected_perplexity, rel=1e-12)
+    assert used_fraction(counts).item() == pytest.approx(expected_used)
+
+
 def test_code_summaries_on_a_hand_made_code():
     code = SparseCode(
         indices=torch.tensor([[3, 1, -1], [0, 2, 1], [-1, -1, -1]]),
         values=torch.tensor([[0.5, -2.0, 0.0], [1.0, 0.25, -0.5], [0.0, 0.0, 0.0]]),
-        residual_norm=torch.zeros(3),
-        n_active=torch.tensor([2, 3, 0]),
     )
+    assert code.n_active.tolist() == [2, 3, 0]
     assert code_strength(code).tolist() == [2.5, 1.75, 0.0]
     assert dominant_atom(code).tolist() == [1, 0, -1]
     quantized = quantize_values(code, 12)

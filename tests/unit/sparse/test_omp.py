@@ -11,7 +11,7 @@ import torch
 from sklearn.linear_model import orthogonal_mp_gram
 from sparse_data import gaussian_dictionary, planted, unit_rows
 
-from laserlab.sparse import SparseCode, matching_pursuit, omp
+from laserlab.sparse import SOLVERS, SparseCode, code, matching_pursuit, omp
 
 BACKENDS = ["numba", "torch"]
 
@@ -93,7 +93,7 @@ def test_tolerance_stopped_codes_match_sklearn(backend):
 
 
 def _rows(code: SparseCode, mask: torch.Tensor) -> SparseCode:
-    return SparseCode(code.indices[mask], code.values[mask], code.residual_norm[mask], code.n_active[mask])
+    return SparseCode(code.indices[mask], code.values[mask], code.residual_norm[mask])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -310,7 +310,7 @@ def test_bad_input_names_the_argument(coder, change, error, match):
         (dict(tol=-1.0), ValueError, "tol"),
         (dict(tol=float("nan")), ValueError, "tol"),
         (dict(tol=float("inf")), ValueError, "tol"),
-        (dict(tol="0.1"), ValueError, "tol"),
+        (dict(tol="0.1"), TypeError, "tol"),
         (dict(gram=torch.eye(15)), ValueError, "gram must be"),
         (dict(gram=torch.eye(16, dtype=torch.float64)), TypeError, "gram"),
     ],
@@ -333,3 +333,23 @@ def test_rank_guard_rejects_an_atom_in_the_span_of_the_support(backend):
     assert code.n_active.item() == 2 and code.values.abs().max() < 10
     torch.testing.assert_close(code.residual_norm, torch.tensor([1e-3], dtype=torch.float64))
     assert_same_codes(code, sklearn_omp(signals, dictionary, sparsity=3), atol=1e-10)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_code_runs_the_solver_it_names(solver):
+    signals, dictionary, _ = planted(50, 8, 16, 3, seed=9)
+    coder = {"omp": omp, "mp": matching_pursuit}[solver]
+    ours, reference = (
+        code(signals, dictionary, sparsity=3, solver=solver),
+        coder(signals, dictionary, sparsity=3),
+    )
+    assert torch.equal(ours.indices, reference.indices) and torch.equal(ours.values, reference.values)
+    assert torch.equal(ours.n_active, (ours.indices >= 0).sum(1))
+
+
+def test_code_rejects_an_unknown_solver_and_tol_for_matching_pursuit():
+    signals, dictionary = torch.randn(4, 8), torch.randn(16, 8)
+    with pytest.raises(ValueError, match=r"solver must be one of \['omp', 'mp'\]; got 'lasso'"):
+        code(signals, dictionary, sparsity=2, solver="lasso")
+    with pytest.raises(ValueError, match="tol applies to solver 'omp' only"):
+        code(signals, dictionary, sparsity=2, solver="mp", tol=0.1)

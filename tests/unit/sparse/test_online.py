@@ -1,16 +1,16 @@
-"""Online dictionary learning, k-means++ seeding and atom hygiene."""
+"""Online dictionary learning and atom hygiene."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from sklearn.cluster import KMeans
 from sparse_data import planted, unit_rows
 
 from laserlab.sparse import (
     OnlineState,
+    SparseCode,
     coherent_atoms,
-    kmeans_init,
+    kmeans,
     omp,
     online_init,
     online_update,
@@ -40,7 +40,7 @@ def test_online_learning_recovers_a_planted_dictionary():
     signals, truth, _ = planted(3000, 20, 50, 3, noise=0.01, seed=2, dtype=torch.float32)
     truth = truth.float()
     generator = torch.Generator().manual_seed(0)
-    state = online_init(kmeans_init(signals, 50, normalize=True, generator=generator))
+    state = online_init(kmeans(signals, 50, iterations=0, normalize=True, generator=generator).centroids)
     initial_error = omp(signals, state.dictionary, sparsity=3).residual_norm.square().sum()
     for _epoch in range(8):
         for batch in signals.split(250):
@@ -86,30 +86,9 @@ def test_coherent_atoms_flags_the_less_used_of_a_pair():
         coherent_atoms(dictionary, usage, max_coherence=1.5)
 
 
-def test_kmeans_lloyd_steps_match_sklearn_from_the_same_seeds():
-    generator = torch.Generator().manual_seed(5)
-    centres = torch.randn(8, 5, dtype=torch.float64, generator=generator) * 4
-    signals = centres.repeat(50, 1) + torch.randn(400, 5, dtype=torch.float64, generator=generator)
-    seeds = kmeans_init(signals, 8, generator=torch.Generator().manual_seed(0))
-    # k-means++ seeds are data points and, on well-separated clusters, one per cluster.
-    assert (seeds[:, None] == signals[None]).all(-1).any(1).all()
-    assert len(set(torch.cdist(seeds, centres).argmin(dim=1).tolist())) == 8
-    ours = kmeans_init(signals, 8, iterations=5, generator=torch.Generator().manual_seed(0))
-    reference = KMeans(8, init=seeds.numpy(), n_init=1, max_iter=5, tol=0, algorithm="lloyd").fit(
-        signals.numpy()
-    )
-    torch.testing.assert_close(ours, torch.from_numpy(reference.cluster_centers_), rtol=0, atol=1e-10)
-    unit = kmeans_init(signals, 8, normalize=True, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(unit, unit_rows(seeds))
-
-
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: kmeans_init(torch.randn(5, 3), 6), ValueError, "num_clusters"),
-        (lambda: kmeans_init(torch.randn(5), 2), ValueError, "signals"),
-        (lambda: kmeans_init(torch.ones(5, 3, dtype=torch.long), 2), TypeError, "signals"),
-        (lambda: kmeans_init(torch.randn(5, 3), 2, iterations=-1), ValueError, "iterations"),
         (lambda: online_init(torch.zeros(4, 3)), ValueError, "zero-norm"),
         (lambda: online_update("state", torch.randn(5, 3), None), TypeError, "state"),
         (
@@ -117,12 +96,26 @@ def test_kmeans_lloyd_steps_match_sklearn_from_the_same_seeds():
             ValueError,
             "signals",
         ),
-        (lambda: online_update(online_init(torch.randn(4, 3)), torch.randn(5, 3), None), ValueError, "code"),
+        (lambda: online_update(online_init(torch.randn(4, 3)), torch.randn(5, 3), None), TypeError, "code"),
     ],
 )
 def test_bad_input_names_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_replacement_needs_residual_norms_and_options_are_checked():
+    signals, dictionary = torch.randn(5, 3), unit_rows(torch.randn(4, 3))
+    state = online_init(dictionary)
+    code = omp(signals, dictionary, sparsity=2)
+    without_residuals = SparseCode(code.indices, code.values)
+    with pytest.raises(ValueError, match=r"code\.residual_norm is needed"):
+        online_update(state, signals, without_residuals)
+    assert isinstance(online_update(state, signals, without_residuals, replace_unused=False), OnlineState)
+    with pytest.raises(TypeError, match="replace_unused must be a bool"):
+        online_update(state, signals, code, replace_unused=1)
+    with pytest.raises(ValueError, match="min_usage"):
+        online_update(state, signals, code, min_usage=-0.1)
 
 
 def test_bad_forgetting_is_rejected():

@@ -11,6 +11,7 @@ from laserlab.sparse import SparseCode, omp
 from laserlab.sparse.rate import (
     QuantizedCode,
     bits_per_pixel,
+    dequantize,
     entropy_bits,
     quantize_values,
     sparse_bits_per_token,
@@ -24,7 +25,7 @@ from laserlab.sparse.rate import (
 def code_of(indices, values):
     indices = torch.tensor(indices)
     values = torch.tensor(values, dtype=torch.float64)
-    return SparseCode(indices, values, torch.zeros(len(indices), dtype=torch.float64), (indices >= 0).sum(1))
+    return SparseCode(indices, values)
 
 
 def test_fixed_rates_match_hand_computed_values():
@@ -61,6 +62,37 @@ def test_quantizer_levels_error_bound_and_empty_slots():
         assert ((q.values - code.values).abs()[valid] <= q.step / 2 + 1e-12).all()
         assert q.symbols[valid].min() >= 0 and q.symbols.max() < 2**bits
         assert torch.equal(q.indices, code.indices)
+        assert isinstance(q, SparseCode) and q.residual_norm is None  # the quantised fit is unknown
+
+
+@pytest.mark.parametrize("max_abs", [None, 0.5])
+def test_dequantize_rebuilds_exactly_what_quantize_values_produced(max_abs):
+    code = omp(torch.randn(50, 8, dtype=torch.float64), torch.randn(16, 8, dtype=torch.float64), sparsity=3)
+    q = quantize_values(code, 5, max_abs=max_abs)
+    rebuilt = dequantize(q.indices, q.symbols, max_abs=q.max_abs, bits=5)
+    assert torch.equal(rebuilt.values, q.values) and torch.equal(rebuilt.symbols, q.symbols)
+    assert torch.equal(rebuilt.step, q.step) and rebuilt.values.dtype == torch.float64
+    from_float = dequantize(q.indices, q.symbols, max_abs=float(q.max_abs), bits=5)
+    assert torch.allclose(from_float.values.double(), q.values, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (dict(symbols=torch.tensor([[4, -1]])), ValueError, r"symbols must lie in \[0, 2\^bits\) = \[0, 4\)"),
+        (dict(symbols=torch.tensor([[1, 0]])), ValueError, "-1 in empty slots"),
+        (dict(symbols=torch.tensor([[1.0, -1.0]])), TypeError, "symbols must be a torch.long"),
+        (dict(symbols=torch.tensor([[1, -1, 0]])), ValueError, "same shape"),
+        (dict(max_abs=0.0), ValueError, "max_abs"),
+        (dict(max_abs=torch.ones(2)), ValueError, "max_abs must be a scalar"),
+        (dict(bits=25), ValueError, r"bits must be an int in \[1, 24\]"),
+    ],
+)
+def test_dequantize_rejects_codes_that_quantize_values_cannot_produce(change, error, match):
+    arguments = dict(indices=torch.tensor([[3, -1]]), symbols=torch.tensor([[1, -1]]), max_abs=1.0, bits=2)
+    arguments |= change
+    with pytest.raises(error, match=match):
+        dequantize(arguments.pop("indices"), arguments.pop("symbols"), **arguments)
 
 
 def test_quantized_reconstruction_converges_to_the_code():

@@ -21,7 +21,7 @@ MODELS = {
             "num_codes": 16,
             "ema_decay": 0.9,
             "kmeans_init": True,
-            "dead_code_threshold": 0.5,
+            "dead_threshold": 1e-3,  # about 0.5 of the 512 tokens a step sees
         },
     },
     "dl_vae": {**MODEL, "bottleneck": DICTIONARY},
@@ -29,8 +29,8 @@ MODELS = {
     "ksvd_and_online": {
         **MODEL,
         "name": "hierarchical",
-        "bottleneck": {**DICTIONARY, "update": "ksvd", "patch_size": 2},
-        "coarse_bottleneck": {**DICTIONARY, "update": "online"},
+        "bottleneck": {**DICTIONARY, "update_rule": "ksvd", "patch_size": 2},
+        "coarse_bottleneck": {**DICTIONARY, "update_rule": "online"},
     },
 }
 

@@ -27,7 +27,7 @@ CONFIG = {
             "num_codes": 16,
             "ema_decay": 0.9,
             "kmeans_init": True,
-            "dead_code_threshold": 0.5,
+            "dead_threshold": 1e-3,  # about 0.5 of the 512 tokens a step sees
         },
     },
     "data": {"name": "samples", "image_size": 16, "batch_size": 8, "options": {"crops_per_image": 4}},

@@ -108,9 +108,11 @@ def test_maps_of_an_image_built_from_known_atoms(patch_size):
     )
     coded = sparse_code_images(images, dictionary, patch_size=patch_size, sparsity=1, value_bits=20)
     size = tuple(images.shape[-2:])
-    fig = code_map(dominant_atom(coded.code), patch_size=patch_size, image_size=size, num_codes=num_atoms)
+    fig = code_map(
+        dominant_atom(coded.code.sparse), patch_size=patch_size, image_size=size, num_codes=num_atoms
+    )
     np.testing.assert_array_equal(_drawn(fig), _expected(atom.reshape(rows, cols), patch_size, *size))
-    fig = code_strength_map(code_strength(coded.code), patch_size=patch_size, image_size=size)
+    fig = code_strength_map(code_strength(coded.code.sparse), patch_size=patch_size, image_size=size)
     np.testing.assert_allclose(
         _drawn(fig), _expected(scale.reshape(rows, cols), patch_size, *size), atol=1e-5
     )
