@@ -2,7 +2,7 @@
 
 A step is what a training loop pays per batch: training-mode forward, backward of the bottleneck's loss
 plus a stand-in decoder term, optimiser step (gradient-trained dictionaries and codebooks) and ``update()``.
-Latent (B, dim, H, W) Gaussian, float32; default size B of ``notes/sparse_coding.md`` §9 as tokens:
+Latent (B, dim, H, W) Gaussian, float32; by default the sparse-coding anchor size B as tokens:
 8 × 64 × 16 × 16 → 2,048 tokens of M = 64, K = 512, S = 8. Candidates, interleaved in one run:
 
 - ``omp on the tokens`` — the anchor: :func:`laserlab.sparse.omp` alone on the same token matrix;

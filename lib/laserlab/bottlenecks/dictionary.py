@@ -38,7 +38,7 @@ from .. import sparse
 from ..checks import check_choice, check_finite, check_number, check_positive_int
 from ..sparse import SOLVERS, SparseCode, ksvd_update, online_update, replace_unused_atoms
 from ..sparse.online import OnlineState, check_forgetting
-from ..sparse.rate import QuantizedCode, check_value_bits, quantize_values, support_bits
+from ..sparse.rate import QuantizedCode, check_value_bits, dequantize, quantize_values, support_bits
 from . import distributed
 from .base import Bottleneck, BottleneckOutput, PendingUpdate, derive_seed
 from .patches import PatchCode, from_tokens, to_tokens
@@ -222,8 +222,8 @@ class DictionaryBottleneck(Bottleneck):
         """``codes`` must be a :class:`~laserlab.bottlenecks.patches.PatchCode` of a (B, dim, H, W) latent
         with this ``patch_size``, whose ``sparse`` code has (B·h·w, sparsity) long ``indices`` in
         [-1, num_atoms) and finite float ``values`` of the same shape (0 in empty slots) — a
-        :class:`~laserlab.sparse.rate.QuantizedCode` of ``value_bits`` bits exactly when this bottleneck
-        quantises its coefficients."""
+        :class:`~laserlab.sparse.rate.QuantizedCode` of ``value_bits`` bits, its values those of its
+        symbols, exactly when this bottleneck quantises its coefficients."""
         if not isinstance(codes, PatchCode):
             raise TypeError(
                 f"{name} must be a PatchCode (from encode or forward); got {type(codes).__name__}"
@@ -265,6 +265,16 @@ class DictionaryBottleneck(Bottleneck):
         if bool((code.values[code.indices < 0] != 0).any()):
             raise ValueError(f"{name}.sparse.values must be 0 in empty slots (index -1)")
         check_finite(code.values, f"{name}.sparse.values")
+        if isinstance(code, QuantizedCode):
+            # the symbols are what was transmitted: the values must be theirs
+            expected_values = dequantize(
+                code.indices, code.symbols, max_abs=code.max_abs, bits=code.bits
+            ).values
+            if not torch.equal(code.values, expected_values):
+                raise ValueError(
+                    f"{name}.sparse.values must be the dequantised symbols (build it with "
+                    "laserlab.sparse.rate.dequantize)"
+                )
 
     def _decode(self, codes: PatchCode) -> torch.Tensor:
         return codes.reconstruct(self.atoms())

@@ -81,16 +81,19 @@ def test_straight_through_gradient_is_the_identity_and_the_value_is_the_reconstr
     RULES, ["omp", "mp"], [None, 4], [1, 2, 3]
 )))  # fmt: skip
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_decode_of_encode_is_the_evaluation_forward(rule, solver, value_bits, patch_size, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_decode_of_encode_is_the_evaluation_forward(rule, solver, value_bits, patch_size, dtype, device):
     bottleneck = DictionaryBottleneck(
         12, 3, sparsity=2, patch_size=patch_size, solver=solver, update_rule=rule, value_bits=value_bits,
         kmeans_init=True,
-    ).to(dtype)  # fmt: skip
+    ).to(device, dtype)  # fmt: skip
     optimizer = torch.optim.Adam(bottleneck.parameters(), lr=1e-2) if rule == "gradient" else None
     for step in range(2):  # trained a little: k-means start, one dictionary update
-        _step(bottleneck, _latent(2, 3, 6, 6, seed=step, dtype=dtype, requires_grad=True), optimizer)
+        trained = _latent(2, 3, 6, 6, seed=step, dtype=dtype, device=device, requires_grad=True)
+        _step(bottleneck, trained, optimizer)
     bottleneck.eval()
-    latent = _latent(2, 3, 5, 7, seed=9, dtype=dtype, requires_grad=True)  # 5, 7: padded tokens for p > 1
+    # 5, 7: padded tokens for p > 1
+    latent = _latent(2, 3, 5, 7, seed=9, dtype=dtype, device=device, requires_grad=True)
     state = {k: v.clone() for k, v in bottleneck.state_dict().items()}
     codes = bottleneck.encode(latent)
     assert isinstance(codes, PatchCode) and codes.shape == (2, 3, 5, 7) and codes.patch_size == patch_size
@@ -123,6 +126,12 @@ def test_quantised_codes_carry_what_a_codec_transmits():
     q = codes.sparse
     rebuilt = dequantize(q.indices, q.symbols, max_abs=q.max_abs, bits=5)
     assert torch.equal(bottleneck.decode(PatchCode(rebuilt, codes.shape, 1)), bottleneck.decode(codes))
+    tampered = QuantizedCode(q.indices, q.values * 1.5, symbols=q.symbols, max_abs=q.max_abs, bits=5)
+    with pytest.raises(ValueError, match="values must be the dequantised symbols"):
+        bottleneck.decode(PatchCode(tampered, codes.shape, 1))
+    bad_symbols = QuantizedCode(q.indices, q.values, symbols=q.symbols + 32, max_abs=q.max_abs, bits=5)
+    with pytest.raises(ValueError, match=r"symbols must lie in \[0, 2\^bits\)"):
+        bottleneck.decode(PatchCode(bad_symbols, codes.shape, 1))
 
 
 # ------------------------------------------------------------------ oracles
@@ -280,7 +289,7 @@ def test_evaluation_forwards_change_no_state():
 
 # ------------------------------------------------------------------ atom hygiene
 @pytest.mark.parametrize("rule", RULES)
-def test_dead_atoms_are_revived_from_the_worst_represented_tokens(rule):
+def test_dead_entries_are_revived_from_the_worst_represented_tokens(rule):
     bottleneck = DictionaryBottleneck(6, 3, sparsity=1, update_rule=rule, dead_threshold=0.05).double()
     with torch.no_grad():
         bottleneck.dictionary.copy_(F.normalize(torch.tensor(

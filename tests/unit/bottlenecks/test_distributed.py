@@ -19,8 +19,8 @@ STEPS = 4
 # 30 + 45 = 75 tokens: a dead threshold of 0.04 is 3 of them.
 SCENARIOS = {
     "ema": {"ema_decay": 0.8},
-    "ema_dead_codes": {"ema_decay": 0.8, "dead_threshold": 0.04},
-    "gradient_dead_codes": {"dead_threshold": 0.04},
+    "ema_dead_entries": {"ema_decay": 0.8, "dead_threshold": 0.04},
+    "gradient_dead_entries": {"dead_threshold": 0.04},
     "kmeans_init": {"ema_decay": 0.8, "kmeans_init": True},
     "everything": {
         "ema_decay": 0.9, "kmeans_init": True, "dead_threshold": 0.16, "cosine": True, "code_dim": 3,

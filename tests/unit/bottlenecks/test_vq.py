@@ -239,7 +239,7 @@ def test_kmeans_init_sets_the_codebook_from_the_first_training_batch():
 
 # ------------------------------------------------------------------ dead codes
 @pytest.mark.parametrize("ema", [None, 0.9])
-def test_dead_codes_are_replaced_by_batch_vectors(ema):
+def test_dead_entries_are_replaced_by_batch_vectors(ema):
     vq = VectorQuantizer(8, 3, ema_decay=ema, dead_threshold=1 / 32).double()  # one of the 32 tokens
     with torch.no_grad():
         vq.codebook[4:] += 1000.0  # far away: never chosen
@@ -281,14 +281,16 @@ def test_replacement_is_reproducible_from_the_seed():
     [None, 0.9], [False, True], [None, 2], [False, True]
 )))  # fmt: skip
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_decode_of_encode_is_the_evaluation_forward(ema, cosine, code_dim, rotation, dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_decode_of_encode_is_the_evaluation_forward(ema, cosine, code_dim, rotation, dtype, device):
     vq = VectorQuantizer(16, 6, ema_decay=ema, cosine=cosine, code_dim=code_dim, rotation_trick=rotation)
-    vq.to(dtype)
+    vq.to(device, dtype)
     for _ in range(2):  # trained a little, so the codebook is not the initial one
-        vq(_latent(2, 6, 4, 3, seed=4, dtype=dtype, requires_grad=True)).loss.backward()
+        vq(_latent(2, 6, 4, 3, seed=4, dtype=dtype, device=device, requires_grad=True)).loss.backward()
         vq.update()
     vq.eval()
-    latent = _latent(2, 6, 5, 3, seed=5, dtype=dtype, requires_grad=True)  # a gradient-carrying forward
+    # a gradient-carrying forward
+    latent = _latent(2, 6, 5, 3, seed=5, dtype=dtype, device=device, requires_grad=True)
     state = {k: v.clone() for k, v in vq.state_dict().items()}
     codes = vq.encode(latent)
     assert codes.shape == (2, 5, 3) and codes.dtype == torch.long and not codes.requires_grad
