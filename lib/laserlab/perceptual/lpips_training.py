@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..checks import check_int, check_number, check_positive_int
+from ..checks import check_choice, check_int, check_number, check_positive_int
 from .evaluation import evaluate_2afc
 from .lpips import LPIPS
 
@@ -109,8 +109,7 @@ class TrainingResult:
 def _check_variant(model: LPIPS, variant: str) -> None:
     if not isinstance(model, LPIPS):
         raise TypeError(f"model must be a laserlab LPIPS module; got {type(model).__name__}")
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {list(VARIANTS)}; got {variant!r}")
+    check_choice(variant, "variant", VARIANTS)
     if variant == "scratch" and model.backbone_pretrained:
         raise ValueError(
             "variant 'scratch' trains from a random backbone: build the model with weights=None "
@@ -140,9 +139,9 @@ def train_lpips(
     also after an error. See the module docstring for the recipe.
     """
     _check_variant(model, variant)
+    check_number(lr, "lr", minimum=0, exclusive=True)
     learning_rate(1, epochs=epochs, lr=lr)  # validates epochs
     check_positive_int(batch_size, "batch_size")
-    check_number(lr, "lr", minimum=0, exclusive=True)
     if len(triplets) == 0:
         raise ValueError("triplets must hold at least one item")
     reference = model.heads[0]

@@ -40,7 +40,7 @@ def config(**changes):
         ({"model": {"name": "autoencoder"}}, r"model 'autoencoder' needs option\(s\) \['bottleneck'\]"),
         (
             {"data": {"options": {"crops": 4}}},
-            r"data.options of dataset 'samples' has no option\(s\) \['crops'\]; valid options: \['crops_per_image'",
+            r"data.options of dataset 'samples' has no option\(s\) \['crops'\]; valid options: \['crops_",
         ),
         (
             {"loss": {"dct": 1.0}, "loss_options": {"dct": {"eps": 0.1}}},
