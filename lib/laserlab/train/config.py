@@ -29,7 +29,14 @@ from typing import Any
 
 from torch import nn
 
+from ..bottlenecks import BOTTLENECKS
 from ..checks import check_bool, check_choice, check_nonnegative_int, check_number, check_positive_int
+from ..data import DATASETS
+from ..models import MODELS, build_model
+from ..registry import check_options
+from ..spectral.truncation import check_kind, check_tau
+from .callbacks import CALLBACKS
+from .losses import LOSSES, REGULARIZERS
 
 
 def _check_mapping(values, path: str, expected: str = "a mapping of options") -> None:
@@ -72,8 +79,6 @@ class ModelConfig:
             return values
         _check_mapping(values, "model", "a mapping {name: <model>, bottleneck: {...}, ...options}")
         if "name" not in values:
-            from ..models import MODELS
-
             raise ValueError(f"model needs a 'name', one of {MODELS.names()}; got {values!r}")
         options = dict(values)
         return cls(options.pop("name"), options.pop("bottleneck", None), options)
@@ -87,10 +92,6 @@ class ModelConfig:
         return {**self.options, **({} if self.bottleneck is None else {"bottleneck": self.bottleneck})}
 
     def validate(self) -> None:
-        from ..bottlenecks import BOTTLENECKS
-        from ..models import MODELS
-        from ..registry import check_options
-
         MODELS.check(self.name, "model.name")
         _check_mapping(self.options, "model.options")
         clashes = sorted({"name", "bottleneck"} & set(self.options))
@@ -108,8 +109,6 @@ class ModelConfig:
 
     def build(self) -> nn.Module:
         """The model, ``laserlab.models.build_model(name, **keywords())``."""
-        from ..models import build_model
-
         return build_model(self.name, **self.keywords())
 
 
@@ -124,8 +123,6 @@ class DataConfig:
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        from ..data import DATASETS
-
         DATASETS.check(self.name, "data.name")
         check_positive_int(self.image_size, "data.image_size")
         check_positive_int(self.batch_size, "data.batch_size")
@@ -230,8 +227,6 @@ class SpectralConfig:
     normalize: bool = True
 
     def validate(self) -> None:
-        from ..spectral.truncation import check_kind, check_tau
-
         for name in ("phase1", "phase2", "input_only", "normalize"):
             check_bool(getattr(self, name), f"spectral.{name}")
         check_tau(self.tau_init, "spectral.tau_init")
@@ -348,9 +343,6 @@ class TrainConfig:
         return specs
 
     def validate(self) -> None:
-        from .callbacks import CALLBACKS
-        from .losses import LOSSES, REGULARIZERS
-
         if not isinstance(self.model, ModelConfig):
             raise TypeError(f"model must be a ModelConfig; got {type(self.model).__name__}")
         self.model.validate()
