@@ -24,9 +24,9 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_yaml(args.config)
     if args.output_dir:
-        config.output_dir = args.output_dir
+        config = config.with_overrides(output_dir=args.output_dir)
     if args.max_steps:
-        config.trainer.max_steps = args.max_steps
+        config = config.with_overrides(trainer={"max_steps": args.max_steps})
     result = fit(config)
     for name, value in sorted(result.metrics.items()):
         print(f"{name}: {value:.6g}")

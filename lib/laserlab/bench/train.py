@@ -37,13 +37,11 @@ def _step_function(bottleneck: dict, args, images: torch.Tensor):
 
     torch.manual_seed(0)
     model = build_model(
-        {
-            "name": "autoencoder",
-            "bottleneck": bottleneck,
-            "latent_dim": args.dim,
-            "width": args.width,
-            "downsample": args.downsample,
-        }
+        "autoencoder",
+        bottleneck=bottleneck,
+        latent_dim=args.dim,
+        width=args.width,
+        downsample=args.downsample,
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
 

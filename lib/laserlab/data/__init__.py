@@ -9,38 +9,41 @@ perceptual judgements (BAPPS 2AFC/JND, synthetic triplets and pairs) in :mod:`la
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+from ..checks import check_choice, check_positive_int
+from ..registry import Registry
 from .base import ImageDataset
 from .datasets import DatasetUnavailableError, ImageFolder, torchvision_dataset
 from .samples import SOURCES, SampleCrops, load_source, source_names
 
 
-def _samples(*, split, image_size, seed, **options) -> ImageDataset:
-    return SampleCrops(split=split, image_size=image_size, seed=seed, **options)
-
-
-def _folder(*, split, image_size, seed, root=None, **options) -> ImageDataset:
+def _folder(
+    *, root: str | Path, split: str, image_size: int | None, seed: int, test_fraction: float = 0.2
+) -> ImageDataset:
     del seed  # the folder split is a stable hash of each path, not a seeded draw
-    if root is None:
-        raise ValueError("dataset 'folder' needs root=<directory of images>")
-    return ImageFolder(root, split=split, image_size=image_size, **options)
+    return ImageFolder(root, split=split, image_size=image_size, test_fraction=test_fraction)
 
 
 def _torchvision(name: str) -> Callable[..., ImageDataset]:
-    def build(*, split, image_size, seed) -> ImageDataset:
+    def build(*, split: str, image_size: int | None, seed: int) -> ImageDataset:
         del seed  # fixed public splits
         return torchvision_dataset(name, split=split, image_size=image_size)
 
     return build
 
 
-DATASETS: dict[str, Callable[..., ImageDataset]] = {
-    "samples": _samples,
-    "folder": _folder,
-    "cifar10": _torchvision("cifar10"),
-    "celeba": _torchvision("celeba"),
-    "imagenette": _torchvision("imagenette"),
-}
+#: name → factory(split=, image_size=, seed=, **options) → ImageDataset
+DATASETS: Registry[Callable[..., ImageDataset]] = Registry(
+    "dataset",
+    {
+        "samples": SampleCrops,
+        "folder": _folder,
+        "cifar10": _torchvision("cifar10"),
+        "celeba": _torchvision("celeba"),
+        "imagenette": _torchvision("imagenette"),
+    },
+)
 
 
 def dataset(
@@ -52,17 +55,13 @@ def dataset(
     ``seed`` fixes any random choice (sample crop positions); ``options`` go to the dataset
     (``samples``: ``crops_per_image``, ``short_side``; ``folder``: ``root``, ``test_fraction``).
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset name must be one of {sorted(DATASETS)}; got {name!r}")
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    DATASETS.check(name)
+    check_choice(split, "split", ("train", "test", "all"))
     if split == "all" and name != "folder":
         raise ValueError(f"split 'all' exists only for dataset 'folder'; use 'train' or 'test' for {name!r}")
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
-    ):
-        raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
-    return DATASETS[name](split=split, image_size=image_size, seed=seed, **options)
+    if image_size is not None:
+        check_positive_int(image_size, "image_size")
+    return DATASETS.build(name, split=split, image_size=image_size, seed=seed, **options)
 
 
 __all__ = [

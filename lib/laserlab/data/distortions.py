@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_images
+from ..checks import check_images, check_number
+from ..registry import Registry
 
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
@@ -115,22 +116,25 @@ class Distortion:
     sweep: tuple[float, ...]  # a sensible range, mildest first
 
 
-DISTORTIONS: dict[str, Distortion] = {
-    "gaussian_noise": Distortion(gaussian_noise, "noise std (intensity)", True, (0.01, 0.02, 0.05, 0.1, 0.2)),
-    "impulse_noise": Distortion(impulse_noise, "fraction of pixels", True, (0.005, 0.01, 0.03, 0.1, 0.2)),
-    "gaussian_blur": Distortion(gaussian_blur, "blur sigma (pixels)", True, (0.5, 1.0, 1.5, 2.0, 3.0)),
-    "motion_blur": Distortion(motion_blur, "motion length (pixels)", True, (2, 3, 5, 7, 11)),
-    "jpeg": Distortion(jpeg, "JPEG quality", False, (90, 70, 50, 30, 10)),
-    "color_quantize": Distortion(color_quantize, "levels per channel", False, (64, 32, 16, 8, 4)),
-    "shift": Distortion(shift, "shift (pixels)", True, (1, 2, 3, 4, 6)),
-}
+DISTORTIONS: Registry[Distortion] = Registry(
+    "distortion",
+    {
+        "gaussian_noise": Distortion(
+            gaussian_noise, "noise std (intensity)", True, (0.01, 0.02, 0.05, 0.1, 0.2)
+        ),
+        "impulse_noise": Distortion(impulse_noise, "fraction of pixels", True, (0.005, 0.01, 0.03, 0.1, 0.2)),
+        "gaussian_blur": Distortion(gaussian_blur, "blur sigma (pixels)", True, (0.5, 1.0, 1.5, 2.0, 3.0)),
+        "motion_blur": Distortion(motion_blur, "motion length (pixels)", True, (2, 3, 5, 7, 11)),
+        "jpeg": Distortion(jpeg, "JPEG quality", False, (90, 70, 50, 30, 10)),
+        "color_quantize": Distortion(color_quantize, "levels per channel", False, (64, 32, 16, 8, 4)),
+        "shift": Distortion(shift, "shift (pixels)", True, (1, 2, 3, 4, 6)),
+    },
+)
 
 
 def distort(images: torch.Tensor, name: str, strength: float, *, seed: int = 0) -> torch.Tensor:
     """Apply the distortion registered as ``name`` at ``strength`` (see ``DISTORTIONS``)."""
-    if name not in DISTORTIONS:
-        raise ValueError(f"distortion name must be one of {sorted(DISTORTIONS)}; got {name!r}")
+    distortion = DISTORTIONS[name]
     check_images(images)
-    if not math.isfinite(strength) or strength < 0:
-        raise ValueError(f"strength must be a finite number >= 0; got {strength!r}")
-    return DISTORTIONS[name].function(images, strength, seed=seed)
+    check_number(strength, "strength", minimum=0)
+    return distortion.function(images, strength, seed=seed)

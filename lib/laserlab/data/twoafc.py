@@ -52,7 +52,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import paths, usage
-from ..checks import check_images
+from ..checks import check_images, check_int, check_number, check_positive_int
 from .datasets import DatasetUnavailableError
 from .distortions import DISTORTIONS, distort
 
@@ -151,8 +151,8 @@ class BAPPSSet(JudgementSet):
         unknown = sorted(set(subsets) - set(known))
         if unknown or not subsets:
             raise ValueError(f"subsets must be a non-empty selection of {list(known)}; got {subsets!r}")
-        if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)):
-            raise ValueError(f"image_size must be a positive int or None; got {image_size!r}")
+        if image_size is not None:
+            check_positive_int(image_size, "image_size")
         base = bapps_root(root) / kind / split
         image_dirs = ("ref", "p0", "p1") if kind == "2afc" else ("p0", "p1")
         label_dir = "judge" if kind == "2afc" else "same"
@@ -246,11 +246,11 @@ def _check_synthetic(references, distortions, temperature) -> list[str]:
     if references.shape[0] == 0:
         raise ValueError("references must hold at least one image")
     names = list(DISTORTIONS) if distortions is None else list(distortions)
-    unknown = sorted(set(names) - set(DISTORTIONS))
-    if unknown or not names:
-        raise ValueError(f"distortions must be a non-empty selection of {sorted(DISTORTIONS)}; got {names!r}")
-    if not (isinstance(temperature, (int, float)) and temperature >= 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature must be a finite number >= 0; got {temperature!r}")
+    if not names:
+        raise ValueError(f"distortions must be a non-empty selection of {DISTORTIONS.names()}; got []")
+    for name in names:
+        DISTORTIONS.check(name, "distortions[i]")
+    check_number(temperature, "temperature", minimum=0)
     return names
 
 
@@ -312,14 +312,10 @@ def synthetic_2afc(
     differ between p0 and p1. Deterministic for ``seed``.
     """
     families = _check_synthetic(references, distortions, temperature)
-    if not 0.0 <= cross_family <= 1.0:
-        raise ValueError(f"cross_family must be a probability in [0, 1]; got {cross_family!r}")
+    check_number(cross_family, "cross_family (a probability)", minimum=0, maximum=1)
     if cross_family > 0 and len(families) < 2:
         raise ValueError("cross_family > 0 needs at least two distortion families")
-    if isinstance(triplets_per_reference, bool) or not isinstance(triplets_per_reference, int):
-        raise ValueError(f"triplets_per_reference must be an int >= 1; got {triplets_per_reference!r}")
-    if triplets_per_reference < 1:
-        raise ValueError(f"triplets_per_reference must be an int >= 1; got {triplets_per_reference!r}")
+    check_positive_int(triplets_per_reference, "triplets_per_reference")
     rng = np.random.default_rng(seed)
     refs, p0s, p1s, judges, groups, d0s, d1s = [], [], [], [], [], [], []
     for reference in references:
@@ -378,15 +374,9 @@ def synthetic_jnd(
     same = σ((threshold − severity) / temperature) (see the module docstring). Deterministic for ``seed``.
     """
     families = _check_synthetic(references, distortions, temperature)
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a severity in [0, 1]; got {threshold!r}")
-    if isinstance(pairs_per_reference, bool) or not isinstance(pairs_per_reference, int):
-        raise ValueError(f"pairs_per_reference must be an int >= 1; got {pairs_per_reference!r}")
+    check_number(threshold, "threshold (a severity)", minimum=0, maximum=1)
     shortest = min(len(DISTORTIONS[f].sweep) for f in families)
-    if not 1 <= pairs_per_reference <= shortest:
-        raise ValueError(
-            f"pairs_per_reference must be an int in [1, {shortest}]; got {pairs_per_reference!r}"
-        )
+    check_int(pairs_per_reference, "pairs_per_reference", minimum=1, maximum=shortest)
     rng = np.random.default_rng(seed)
     p0s, p1s, sames, groups, details = [], [], [], [], []
     for reference in references:

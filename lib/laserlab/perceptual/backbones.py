@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from .. import usage
+from ..checks import check_choice
+from ..registry import Registry
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -44,20 +46,24 @@ class BackboneSpec:
     channels: tuple[int, ...]
 
 
-SPECS: dict[str, BackboneSpec] = {
-    "vgg16": BackboneSpec(
-        "vgg16", "VGG16_Weights", "vgg16-397923af.pth", (3, 8, 15, 22, 29),
-        ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"), (64, 128, 256, 512, 512),
-    ),
-    "alexnet": BackboneSpec(
-        "alexnet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth", (1, 4, 7, 9, 11),
-        ("relu1", "relu2", "relu3", "relu4", "relu5"), (64, 192, 384, 256, 256),
-    ),
-    "squeezenet1_1": BackboneSpec(
-        "squeezenet1_1", "SqueezeNet1_1_Weights", "squeezenet1_1-b8a52dc0.pth", (1, 4, 7, 9, 10, 11, 12),
-        ("relu1", "fire3", "fire5", "fire6", "fire7", "fire8", "fire9"), (64, 128, 256, 384, 384, 512, 512),
-    ),
-}  # fmt: skip
+SPECS: Registry[BackboneSpec] = Registry(
+    "backbone",
+    {
+        "vgg16": BackboneSpec(
+            "vgg16", "VGG16_Weights", "vgg16-397923af.pth", (3, 8, 15, 22, 29),
+            ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"), (64, 128, 256, 512, 512),
+        ),
+        "alexnet": BackboneSpec(
+            "alexnet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth", (1, 4, 7, 9, 11),
+            ("relu1", "relu2", "relu3", "relu4", "relu5"), (64, 192, 384, 256, 256),
+        ),
+        "squeezenet1_1": BackboneSpec(
+            "squeezenet1_1", "SqueezeNet1_1_Weights", "squeezenet1_1-b8a52dc0.pth", (1, 4, 7, 9, 10, 11, 12),
+            ("relu1", "fire3", "fire5", "fire6", "fire7", "fire8", "fire9"),
+            (64, 128, 256, 384, 384, 512, 512),
+        ),
+    },
+)  # fmt: skip
 
 
 def weight_search_path(name: str) -> list[Path]:
@@ -197,10 +203,8 @@ def backbone(name: str, *, weights: str | Path | None = "imagenet", pooling: str
     """
     import torchvision.models
 
-    if name not in SPECS:
-        raise ValueError(f"backbone name must be one of {sorted(SPECS)}; got {name!r}")
-    if pooling not in ("max", "avg"):
-        raise ValueError(f"pooling must be 'max' or 'avg'; got {pooling!r}")
+    SPECS.check(name)
+    check_choice(pooling, "pooling", ("max", "avg"))
     if pooling == "avg" and name != "vgg16":
         raise ValueError(f"pooling='avg' is defined for vgg16 only; got it for {name!r}")
     spec = SPECS[name]

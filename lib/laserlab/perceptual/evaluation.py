@@ -30,15 +30,20 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..checks import check_positive_int
+from ..registry import Registry
 from .quality import mse, psnr, ssim
 
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-PIXEL_DISTANCES: dict[str, Distance] = {
-    "l2": mse,
-    "psnr": lambda images, reference: -psnr(images, reference),
-    "ssim": lambda images, reference: 1.0 - ssim(images, reference),
-}
+PIXEL_DISTANCES: Registry[Distance] = Registry(
+    "pixel distance",
+    {
+        "l2": mse,
+        "psnr": lambda images, reference: -psnr(images, reference),
+        "ssim": lambda images, reference: 1.0 - ssim(images, reference),
+    },
+)
 
 
 def _as_vector(x, name: str) -> torch.Tensor:
@@ -184,8 +189,7 @@ def evaluate_jnd(
 
 
 def _batches(dataset: Dataset, batch_size: int):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     if len(dataset) == 0:
         raise ValueError("the dataset must hold at least one item")
     return DataLoader(dataset, batch_size=batch_size, shuffle=False)

@@ -36,7 +36,6 @@ Deterministic for ``seed`` (initialisation of G, shuffling, dropout) on a given 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..checks import check_choice, check_int, check_number, check_positive_int
 from .evaluation import evaluate_2afc
 from .lpips import LPIPS
 
@@ -75,10 +75,8 @@ class RankingNetwork(nn.Module):
 
 def learning_rate(epoch: int, *, epochs: int, lr: float = 1e-4) -> float:
     """Learning rate of epoch ``epoch`` (1-based) out of ``epochs`` under the reference schedule."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1; got {epochs!r}")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= epochs:
-        raise ValueError(f"epoch must be an int in [1, {epochs}]; got {epoch!r}")
+    check_positive_int(epochs, "epochs")
+    check_int(epoch, "epoch", minimum=1, maximum=epochs)
     flat, decay = epochs // 2, epochs - epochs // 2
     return lr * (1.0 - max(0, epoch - flat - 1) / decay)
 
@@ -111,8 +109,7 @@ class TrainingResult:
 def _check_variant(model: LPIPS, variant: str) -> None:
     if not isinstance(model, LPIPS):
         raise TypeError(f"model must be a laserlab LPIPS module; got {type(model).__name__}")
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {list(VARIANTS)}; got {variant!r}")
+    check_choice(variant, "variant", VARIANTS)
     if variant == "scratch" and model.backbone_pretrained:
         raise ValueError(
             "variant 'scratch' trains from a random backbone: build the model with weights=None "
@@ -142,11 +139,9 @@ def train_lpips(
     also after an error. See the module docstring for the recipe.
     """
     _check_variant(model, variant)
+    check_number(lr, "lr", minimum=0, exclusive=True)
     learning_rate(1, epochs=epochs, lr=lr)  # validates epochs
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a finite number > 0; got {lr!r}")
+    check_positive_int(batch_size, "batch_size")
     if len(triplets) == 0:
         raise ValueError("triplets must hold at least one item")
     reference = model.heads[0]

@@ -12,7 +12,7 @@ tensor (H, W) with values in [0, num_levels]:
 - :func:`from_boxes` — rectangles at one level on a background at another;
 - :func:`smooth_random` — a seeded, smooth random field.
 
-``build(kind, size, **options)`` names them for configuration files and notebook parameters.
+``build(name, **options)`` names them for configuration files and notebook parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..checks import check_finite, check_float_tensor, check_nonnegative_int
+from ..registry import Registry
 
 
 def _check_size(size) -> tuple[int, int]:
@@ -234,26 +235,21 @@ def smooth_random(
     return (low + (high - low) * unit).to(dtype=dtype, device=device)
 
 
-def _saliency_kind(size, *, saliency: torch.Tensor, **options) -> torch.Tensor:
-    if not isinstance(saliency, torch.Tensor) or tuple(saliency.shape) != _check_size(size):
-        shape = tuple(saliency.shape) if isinstance(saliency, torch.Tensor) else type(saliency).__name__
-        raise ValueError(f"saliency must be a tensor of the map's size {_check_size(size)}; got {shape}")
-    return from_saliency(saliency, **options)
+#: name → constructor(size, **options) → log2-sigma map (H, W); ``saliency`` takes the saliency map instead
+SIGMA_MAPS: Registry[Callable[..., torch.Tensor]] = Registry(
+    "sigma map",
+    {
+        "constant": constant,
+        "foveated": foveated,
+        "saliency": from_saliency,
+        "boxes": from_boxes,
+        "random": smooth_random,
+    },
+)
 
 
-SIGMA_MAPS: dict[str, Callable[..., torch.Tensor]] = {
-    "constant": constant,
-    "foveated": foveated,
-    "saliency": _saliency_kind,
-    "boxes": from_boxes,
-    "random": smooth_random,
-}
-
-
-def build(kind: str, size, **options) -> torch.Tensor:
-    """The map registered as ``kind`` ("constant", "foveated", "saliency", "boxes", "random") of ``size``
-    (H, W), with the constructor's ``options`` (e.g. ``build("constant", 64, value=2)``,
-    ``build("foveated", (64, 96), radius=6)``, ``build("saliency", 64, saliency=mask)``)."""
-    if kind not in SIGMA_MAPS:
-        raise ValueError(f"kind must be one of {sorted(SIGMA_MAPS)}; got {kind!r}")
-    return SIGMA_MAPS[kind](size, **options)
+def build(name: str, **options) -> torch.Tensor:
+    """The map registered as ``name`` ("constant", "foveated", "saliency", "boxes", "random") built with
+    its constructor's keyword ``options`` (e.g. ``build("constant", size=64, value=2)``,
+    ``build("foveated", size=(64, 96), radius=6)``, ``build("saliency", saliency=mask)``)."""
+    return SIGMA_MAPS.build(name, **options)

@@ -1,7 +1,9 @@
 """Training autoencoders on Lightning: ``fit(config) -> FitResult``, ``laserlab train --config FILE``.
 
-- :mod:`.config` — :class:`TrainConfig` (validated; YAML or dict);
-- :mod:`.losses` — loss registry ``LOSSES``, :class:`Objective`, regulariser registry ``REGULARIZERS``;
+- :mod:`.config` — :class:`TrainConfig` (validated; YAML or dict; :class:`ModelConfig` and the other
+  sections), :func:`recipe` (defaults for a notebook run) and :meth:`TrainConfig.with_overrides`;
+- :mod:`.losses` — loss registry ``LOSSES``, :class:`Objective`, regulariser registry ``REGULARIZERS``
+  (``cross_scale``: phase 2 of spectral regularisation);
 - :mod:`.module` — :class:`AutoencoderModule` (LightningModule; bottleneck updates after each optimiser
   step, same loss terms in training and validation, quality/rate/code metrics);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
@@ -11,9 +13,17 @@
 
 from __future__ import annotations
 
-from .callbacks import CALLBACKS, build_callback
+from .callbacks import CALLBACKS
 from .checkpoint import AtomicCheckpointIO, atomic_save
-from .config import DataConfig, OptimizerConfig, SpectralConfig, TrainConfig, TrainerConfig
+from .config import (
+    DataConfig,
+    ModelConfig,
+    OptimizerConfig,
+    SpectralConfig,
+    TrainConfig,
+    TrainerConfig,
+    recipe,
+)
 from .fit import FitResult, fit, read_history, steps_to_reach
 from .losses import (
     LOSSES,
@@ -21,7 +31,6 @@ from .losses import (
     LatentPenalty,
     LossTerms,
     Objective,
-    build_loss,
     multiresolution_dct_loss,
     multiresolution_gradient_loss,
 )
@@ -37,17 +46,17 @@ __all__ = [
     "FitResult",
     "LatentPenalty",
     "LossTerms",
+    "ModelConfig",
     "Objective",
     "OptimizerConfig",
     "SpectralConfig",
     "TrainConfig",
     "TrainerConfig",
     "atomic_save",
-    "build_callback",
-    "build_loss",
     "fit",
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
     "read_history",
+    "recipe",
     "steps_to_reach",
 ]

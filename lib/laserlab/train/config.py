@@ -1,8 +1,9 @@
 """Training configuration: a dataclass per section, built from a plain dict (or a YAML file) with checks.
 
 ``TrainConfig.from_dict(d)`` rejects unknown keys (listing the valid ones), missing required keys
-(``model`` with its ``bottleneck``, and ``output_dir``) and unknown registry names (model, bottleneck,
-dataset, loss, regularizer, callback), each error naming the key path, e.g. ``data.name``.
+(``model`` and ``output_dir``), unknown registry names (model, bottleneck, dataset, loss, regularizer,
+callback) and options a registered thing does not take (checked against its constructor), each error
+naming the key path, e.g. ``data.name``. A wrong type is a ``TypeError``, a wrong value a ``ValueError``.
 
 Example (YAML)::
 
@@ -14,6 +15,9 @@ Example (YAML)::
     loss: {mse: 1.0, dct: 0.1, gradient: 0.1}
     optimizer: {lr: 2.0e-4}
     trainer: {max_steps: 2000}
+
+In Python, :func:`recipe` starts from defaults suited to a notebook run and :meth:`TrainConfig.with_overrides`
+derives variants, each writing only what differs.
 """
 
 from __future__ import annotations
@@ -23,19 +27,89 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_nonnegative_int, check_number, check_positive_int
+from torch import nn
+
+from ..bottlenecks import BOTTLENECKS
+from ..checks import check_bool, check_choice, check_nonnegative_int, check_number, check_positive_int
+from ..data import DATASETS
+from ..models import MODELS, build_model
+from ..registry import check_options
+from ..spectral.truncation import check_kind, check_tau
+from .callbacks import CALLBACKS
+from .losses import LOSSES, REGULARIZERS
+
+
+def _check_mapping(values, path: str, expected: str = "a mapping of options") -> None:
+    if not isinstance(values, dict):
+        raise TypeError(f"{path} must be {expected}; got {values!r} ({type(values).__name__})")
 
 
 def _from_section(cls, values, path: str):
     if values is None:
         return cls()
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} must be a mapping of options; got {values!r}")
+    if isinstance(values, cls):
+        return values
+    _check_mapping(values, path)
     valid = [f.name for f in fields(cls)]
     unknown = sorted(set(values) - set(valid))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in {path}; valid keys: {valid}")
     return cls(**values)
+
+
+@dataclass
+class ModelConfig:
+    """The ``model`` section: a :data:`laserlab.models.MODELS` ``name``, the ``bottleneck`` spec
+    ``{"name": <bottleneck>, **options}`` (``None`` for a model without one) and the model's other keyword
+    ``options`` (``latent_dim``, ``width``, ``downsample``, a hierarchical model's ``coarse_bottleneck``...).
+
+    Written flat in YAML and dicts — ``{name: autoencoder, latent_dim: 64, bottleneck: {name: vq}}`` —
+    by :meth:`from_dict` / :meth:`to_dict`. :meth:`validate` checks the options against the model's
+    constructor (and every ``bottleneck`` / ``*_bottleneck`` spec against its bottleneck's), listing the
+    valid ones.
+    """
+
+    name: str
+    bottleneck: dict | None = None
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values) -> ModelConfig:
+        if isinstance(values, ModelConfig):
+            return values
+        _check_mapping(values, "model", "a mapping {name: <model>, bottleneck: {...}, ...options}")
+        if "name" not in values:
+            raise ValueError(f"model needs a 'name', one of {MODELS.names()}; got {values!r}")
+        options = dict(values)
+        return cls(options.pop("name"), options.pop("bottleneck", None), options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat form :meth:`from_dict` reads."""
+        return {"name": self.name, **self.keywords()}
+
+    def keywords(self) -> dict[str, Any]:
+        """The constructor's keyword options: ``options`` plus ``bottleneck`` when given."""
+        return {**self.options, **({} if self.bottleneck is None else {"bottleneck": self.bottleneck})}
+
+    def validate(self) -> None:
+        MODELS.check(self.name, "model.name")
+        _check_mapping(self.options, "model.options")
+        clashes = sorted({"name", "bottleneck"} & set(self.options))
+        if clashes:
+            raise ValueError(f"model.options must not repeat {clashes}; they are fields of the model section")
+        keywords = self.keywords()
+        for key, spec in keywords.items():
+            if (key == "bottleneck" or key.endswith("_bottleneck")) and spec is not None:
+                _check_mapping(spec, f"model.{key}", "a mapping {name: <bottleneck>, ...options}")
+                options = dict(spec)
+                name = options.pop("name", None)
+                check_choice(name, f"model.{key}.name", sorted(BOTTLENECKS))
+                check_options(BOTTLENECKS[name], options, f"model.{key} ({name!r})", provided=("dim",))
+        MODELS.check_options(self.name, keywords)
+
+    def build(self) -> nn.Module:
+        """The model, ``laserlab.models.build_model(name, **keywords())``."""
+        return build_model(self.name, **self.keywords())
 
 
 @dataclass
@@ -49,18 +123,22 @@ class DataConfig:
     options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        from ..data import DATASETS
-
-        if self.name not in DATASETS:
-            raise ValueError(f"data.name must be one of {sorted(DATASETS)}; got {self.name!r}")
+        DATASETS.check(self.name, "data.name")
         check_positive_int(self.image_size, "data.image_size")
         check_positive_int(self.batch_size, "data.batch_size")
         check_nonnegative_int(self.num_workers, "data.num_workers")
+        _check_mapping(self.options, "data.options")
+        DATASETS.check_options(
+            self.name,
+            self.options,
+            provided=("split", "image_size", "seed"),
+            what=f"data.options of dataset {self.name!r}",
+        )
 
 
 @dataclass
 class OptimizerConfig:
-    """Adam(W) options."""
+    """AdamW options."""
 
     lr: float = 2e-4
     weight_decay: float = 0.0
@@ -69,8 +147,10 @@ class OptimizerConfig:
     def validate(self) -> None:
         check_number(self.lr, "optimizer.lr", minimum=0, exclusive=True)
         check_number(self.weight_decay, "optimizer.weight_decay", minimum=0)
+        if not isinstance(self.betas, list | tuple):
+            raise TypeError(f"optimizer.betas must be two numbers in [0, 1]; got {self.betas!r}")
         if len(self.betas) != 2:
-            raise ValueError(f"optimizer.betas must be two numbers in [0, 1); got {self.betas!r}")
+            raise ValueError(f"optimizer.betas must be two numbers in [0, 1]; got {self.betas!r}")
         for beta in self.betas:
             check_number(beta, "optimizer.betas[i]", minimum=0, maximum=1)
         self.betas = tuple(self.betas)
@@ -98,10 +178,18 @@ class TrainerConfig:
     accumulate_grad_batches: int = 1
 
     def validate(self) -> None:
-        for name in ("max_steps", "num_nodes", "log_every_n_steps", "check_val_every_n_epoch"):
+        for name in (
+            "max_steps",
+            "num_nodes",
+            "log_every_n_steps",
+            "check_val_every_n_epoch",
+            "checkpoint_every_n_epochs",
+            "accumulate_grad_batches",
+        ):
             check_positive_int(getattr(self, name), f"trainer.{name}")
-        check_positive_int(self.checkpoint_every_n_epochs, "trainer.checkpoint_every_n_epochs")
-        check_positive_int(self.accumulate_grad_batches, "trainer.accumulate_grad_batches")
+        check_bool(self.progress_bar, "trainer.progress_bar")
+        if self.gradient_clip_val is not None:
+            check_number(self.gradient_clip_val, "trainer.gradient_clip_val", minimum=0)
         if self.deterministic not in (True, False, "warn", "auto"):
             raise ValueError(
                 f"trainer.deterministic must be true, false, 'warn' or 'auto'; got {self.deterministic!r}"
@@ -118,11 +206,13 @@ class SpectralConfig:
       targets (ablation).
     - ``phase2`` — the cross-scale penalty (:class:`~laserlab.spectral.CrossScalePenalty`) between the
       model's latents (needs a model with two or more, e.g. ``hierarchical``): codec pushed by gradient
-      reversal scaled by ``delta``; latents RMS-normalised when ``normalize``. With phase 1 on, the codec
-      feels it only after phase 1's window (its predictor learns throughout); logged as ``cross_scale``
-      and, being the predictor's loss, part of ``loss``; ``trainer.gradient_clip_val`` clips the joint norm
-      of codec and predictor gradients. During the window the training quality metrics (``train/mse``,
-      ``train/psnr``) compare with the truncated targets; validation always uses clean images.
+      reversal scaled by ``delta``; latents RMS-normalised when ``normalize``. It is the regulariser
+      ``cross_scale`` (:data:`~laserlab.train.REGULARIZERS`) with these options; this switch adds it. With
+      phase 1 on, the codec feels it only after phase 1's window (its predictor learns throughout);
+      logged as ``cross_scale`` and, being the predictor's loss, part of ``loss``;
+      ``trainer.gradient_clip_val`` clips the joint norm of codec and predictor gradients. During the
+      window the training quality metrics (``train/mse``, ``train/psnr``) compare with the truncated
+      targets; validation always uses clean images.
     """
 
     phase1: bool = False
@@ -137,11 +227,8 @@ class SpectralConfig:
     normalize: bool = True
 
     def validate(self) -> None:
-        from ..spectral.truncation import check_kind, check_tau
-
         for name in ("phase1", "phase2", "input_only", "normalize"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"spectral.{name} must be true or false; got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), f"spectral.{name}")
         check_tau(self.tau_init, "spectral.tau_init")
         check_tau(self.tau_final, "spectral.tau_final")
         if self.tau_final < self.tau_init:
@@ -172,7 +259,7 @@ _SECTIONS = {
 class TrainConfig:
     """Everything :func:`laserlab.train.fit` needs. Required: ``model`` and ``output_dir``.
 
-    - ``model`` — :func:`laserlab.models.build_model` config (``name``, ``bottleneck``, shape options).
+    - ``model`` — :class:`ModelConfig` (``name``, ``bottleneck``, shape options; flat in YAML).
     - ``loss`` — ``{LOSSES name: weight}``; ``loss_options`` — ``{name: options}``; ``bottleneck_weight``
       scales the bottlenecks' own losses.
     - ``regularizers`` — ``{REGULARIZERS name: options}``; ``callbacks`` — ``{CALLBACKS name: options}``
@@ -181,7 +268,7 @@ class TrainConfig:
     - ``resume`` — continue from ``output_dir/checkpoints/last.ckpt`` when it exists.
     """
 
-    model: dict
+    model: ModelConfig
     output_dir: str
     data: DataConfig = field(default_factory=DataConfig)
     loss: dict = field(default_factory=lambda: {"mse": 1.0})
@@ -200,8 +287,7 @@ class TrainConfig:
         if isinstance(values, TrainConfig):
             values.validate()
             return values
-        if not isinstance(values, dict):
-            raise ValueError(f"config must be a mapping; got {type(values).__name__}")
+        _check_mapping(values, "config", "a mapping of sections")
         valid = [f.name for f in fields(cls)]
         unknown = sorted(set(values) - set(valid))
         if unknown:
@@ -210,7 +296,7 @@ class TrainConfig:
         if missing:
             raise ValueError(f"config is missing required key(s) {missing}; valid keys: {valid}")
         sections = {name: _from_section(kind, values.get(name), name) for name, kind in _SECTIONS.items()}
-        config = cls(**{**values, **sections})
+        config = cls(**{**values, **sections, "model": ModelConfig.from_dict(values["model"])})
         config.validate()
         return config
 
@@ -224,47 +310,95 @@ class TrainConfig:
         return cls.from_dict(yaml.safe_load(path.read_text()) or {})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The plain dict :meth:`from_dict` reads (the model section flat, as in YAML)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {
+            name: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            for name, value in values.items()
+        }
+        return {**values, "model": self.model.to_dict()}
+
+    def with_overrides(self, **changes) -> TrainConfig:
+        """A new validated config: this one with ``changes`` merged in, one level deep.
+
+        A mapping given for a section (``model``, ``data``, ``trainer``, ``loss``, ...) updates that
+        section key by key; anything else — including a mapping *inside* a section, such as
+        ``model.bottleneck`` or ``data.options`` — replaces the old value. E.g.
+        ``config.with_overrides(output_dir="runs/b", model={"bottleneck": {"name": "vq"}}, seed=1)``.
+        """
+        values = self.to_dict()
+        for name, value in changes.items():
+            current = values.get(name)
+            values[name] = (
+                {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+            )
+        return TrainConfig.from_dict(values)
+
+    def regularizer_specs(self) -> dict[str, dict]:
+        """``{REGULARIZERS name: options}`` to build: ``regularizers`` plus, with ``spectral.phase2``,
+        ``cross_scale`` with ``spectral.delta`` and ``spectral.normalize``."""
+        specs = {name: dict(options or {}) for name, options in self.regularizers.items()}
+        if self.spectral.phase2:
+            specs["cross_scale"] = {"delta": self.spectral.delta, "normalize": self.spectral.normalize}
+        return specs
 
     def validate(self) -> None:
-        from ..bottlenecks import BOTTLENECKS
-        from ..models import MODELS
-        from .callbacks import CALLBACKS
-        from .losses import LOSSES, REGULARIZERS
-
-        if not isinstance(self.model, dict):
-            raise ValueError(f"model must be a mapping with 'name' and 'bottleneck'; got {self.model!r}")
-        if self.model.get("name") not in MODELS:
-            raise ValueError(f"model.name must be one of {sorted(MODELS)}; got {self.model.get('name')!r}")
-        for key in ("bottleneck", "coarse_bottleneck"):
-            if key == "coarse_bottleneck" and self.model.get(key) is None:
-                continue
-            spec = self.model.get(key)
-            if not isinstance(spec, dict):
-                raise ValueError(
-                    f"model.{key} must be a mapping {{name: <bottleneck>, ...options}}; got {spec!r}"
-                )
-            if spec.get("name") not in BOTTLENECKS:
-                raise ValueError(
-                    f"model.{key}.name must be one of {sorted(BOTTLENECKS)}; got {spec.get('name')!r}"
-                )
-        if not isinstance(self.output_dir, str | Path) or not str(self.output_dir):
-            raise ValueError(f"output_dir must be a directory path; got {self.output_dir!r}")
-        for name, registry, known in (
-            ("loss", self.loss, LOSSES),
-            ("loss_options", self.loss_options, LOSSES),
-            ("regularizers", self.regularizers, REGULARIZERS),
-            ("callbacks", self.callbacks, CALLBACKS),
-        ):
-            if not isinstance(registry, dict):
-                raise ValueError(f"{name} must be a mapping {{name: ...}}; got {registry!r}")
-            unknown = sorted(set(registry) - set(known))
-            if unknown:
-                raise ValueError(f"unknown {name} name(s) {unknown}; valid names: {sorted(known)}")
+        if not isinstance(self.model, ModelConfig):
+            raise TypeError(f"model must be a ModelConfig; got {type(self.model).__name__}")
+        self.model.validate()
+        if not isinstance(self.output_dir, str | Path):
+            raise TypeError(f"output_dir must be a directory path; got {self.output_dir!r}")
+        if not str(self.output_dir):
+            raise ValueError("output_dir must be a directory path; got ''")
+        for name in ("loss", "loss_options", "regularizers", "callbacks"):
+            _check_mapping(getattr(self, name), name, "a mapping {name: ...}")
         if not self.loss:
-            raise ValueError(f"loss must weight at least one term; valid names: {sorted(LOSSES)}")
+            raise ValueError(f"loss must weight at least one term of {LOSSES.names()}; got {{}}")
+        for name, weight in self.loss.items():
+            LOSSES.check(name)
+            check_number(weight, f"loss.{name}", minimum=0)
+        for name, options in self.loss_options.items():
+            LOSSES.check(name)
+            if name not in self.loss:
+                raise ValueError(
+                    f"loss_options given for {name!r}, which has no weight in loss {sorted(self.loss)}"
+                )
+            _check_mapping(options, f"loss_options.{name}")
+            LOSSES.check_options(name, options, what=f"loss_options.{name}")
+        if self.spectral.phase2 and "cross_scale" in self.regularizers:
+            raise ValueError(
+                "the cross-scale penalty is given twice: spectral.phase2 adds regularizer 'cross_scale' "
+                "with spectral.delta and spectral.normalize; drop one of them"
+            )
+        for registry, section in ((REGULARIZERS, "regularizers"), (CALLBACKS, "callbacks")):
+            for name, options in getattr(self, section).items():
+                registry.check(name)
+                if options is not None:
+                    _check_mapping(options, f"{section}.{name}")
+                provided = ("model",) if section == "regularizers" else ()
+                registry.check_options(name, options or {}, provided=provided, what=f"{section}.{name}")
         check_number(self.bottleneck_weight, "bottleneck_weight", minimum=0)
         check_nonnegative_int(self.seed, "seed")
+        check_bool(self.resume, "resume")
         for section in (self.data, self.optimizer, self.trainer, self.spectral):
             section.validate()
         self.spectral.check_window(self.trainer.max_steps)
+
+
+#: what :func:`recipe` starts from, besides the ``TrainConfig`` defaults: a fresh, quiet run
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "resume": False,
+    "trainer": {"progress_bar": False, "log_every_n_steps": 5},
+}
+
+
+def recipe(output_dir: str | Path, *, model: dict, **overrides) -> TrainConfig:
+    """A validated :class:`TrainConfig` for a run in ``output_dir`` of ``model`` (the flat model section),
+    from the ``TrainConfig`` defaults and :data:`RECIPE_DEFAULTS` (no resume, no progress bar, logs every
+    5 steps) with ``overrides`` merged in as by :meth:`TrainConfig.with_overrides`, e.g.::
+
+        recipe("runs/vq", model={"name": "autoencoder", "bottleneck": {"name": "vq"}},
+               data={"image_size": 32}, trainer={"max_steps": 150}, seed=1)
+    """
+    base = TrainConfig.from_dict({"model": model, "output_dir": str(output_dir)})
+    return base.with_overrides(**RECIPE_DEFAULTS).with_overrides(**overrides)

@@ -14,7 +14,7 @@ ends; a kill loses at most the work since the last one.
 
 **Spectral regularisation.** ``config.spectral.phase1`` adds the
 :class:`~laserlab.spectral.SpectralTruncation` callback (training batches low-passed, τ logged);
-``phase2`` adds the cross-scale penalty to the objective (built by :class:`AutoencoderModule`).
+``phase2`` adds the regularizer ``cross_scale`` to the objective (built by :class:`AutoencoderModule`).
 
 **Distributed.** ``trainer.strategy="ddp"`` with ``devices``/``num_nodes`` uses Lightning's DDP; each rank
 trains on its own share of every epoch, gradients are averaged by DDP and the bottlenecks' non-gradient
@@ -38,7 +38,7 @@ from torch import nn
 from ..checks import check_number
 from ..data.datamodule import ImageDataModule
 from ..spectral import SpectralTruncation
-from .callbacks import build_callback
+from .callbacks import CALLBACKS
 from .checkpoint import AtomicCheckpointIO
 from .config import TrainConfig
 from .module import AutoencoderModule
@@ -130,7 +130,7 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
         every_n_epochs=config.trainer.checkpoint_every_n_epochs,
         save_on_train_epoch_end=True,
     )
-    named = [build_callback(name, **(options or {})) for name, options in config.callbacks.items()]
+    named = [CALLBACKS.build(name, **(options or {})) for name, options in config.callbacks.items()]
     spectral = config.spectral
     if spectral.phase1:
         named.append(

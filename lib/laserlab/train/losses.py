@@ -6,7 +6,8 @@ Every image term is a module ``forward(reconstruction, target) -> (B,)`` on imag
 its weight, adds the bottlenecks' own losses (term ``"bottleneck"``) and any regulariser terms, and
 returns a :class:`LossTerms`.
 
-Registry ``LOSSES`` (config key ``loss``: ``{name: weight}``, options under ``loss_options``):
+Registry ``LOSSES`` (config key ``loss``: ``{name: weight}``, options under ``loss_options``; built by
+``LOSSES.build(name, **options)``, options checked against the ones listed here):
 
 - ``mse`` / ``l1`` — pixel mean squared / absolute error.
 - ``dct`` — :func:`multiresolution_dct_loss`: mean |log(|C(x̂)| + ε) − log(|C(x)| + ε)| of orthonormal
@@ -16,20 +17,24 @@ Registry ``LOSSES`` (config key ``loss``: ``{name: weight}``, options under ``lo
   dominate the gradient (|∂/∂C| ≤ 1/ε).
 - ``gradient`` — :func:`multiresolution_gradient_loss`: mean absolute difference of horizontal and
   vertical finite differences at several resolutions (edge sharpness).
-- ``lpips`` — :class:`laserlab.perceptual.LPIPS` (options ``net``, ``version``, ``weights``).
-- ``wasserstein`` — :class:`laserlab.perceptual.WassersteinDistortion` with a sigma map from
-  :func:`laserlab.perceptual.sigma.build` (options ``sigma`` (kind, default ``"constant"``),
-  ``sigma_options``, ``features``, ``num_levels``, ``weights``), made at the training image size.
+- ``lpips`` — :class:`laserlab.perceptual.LPIPS` (options ``net``, ``version``, ``weights``), frozen.
+- ``wasserstein`` — :class:`laserlab.perceptual.WassersteinDistortion` (options ``features``,
+  ``num_levels``, ``weights``, ...) with the sigma map ``sigma``, a spec ``{"name": <sigma map>,
+  **options}`` for :func:`laserlab.perceptual.sigma.build`, e.g. ``{"name": "foveated", "size": 64,
+  "radius": 6}`` (lengths in pixels of the map's grid; give the training image size to mean image pixels).
 
 **Regularisers** (the extension point for penalties on the model output, e.g. spectral penalties on
 ``output.latents``): a module ``forward(output: AutoencoderOutput, images) -> dict[str, Tensor]`` of
 named scalar terms, already weighted, registered in ``REGULARIZERS`` (config key ``regularizers``:
 ``{name: options}``) or passed to :class:`Objective` directly. Their terms are added to the total and
-logged under their names.
+logged under their names. A regulariser is built for a model, ``REGULARIZERS.build(name, model=model,
+**options)``: ``cross_scale`` (phase 2 of spectral regularisation, also switched on by the config's
+``spectral.phase2``) reads the model's latent channels.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,7 +44,10 @@ from torch import nn
 
 from ..checks import check_number, check_positive_int, check_same_shape
 from ..models import AutoencoderOutput
-from ..spectral import dct_2d
+from ..perceptual import LPIPS, WassersteinDistortion
+from ..perceptual import sigma as sigma_maps
+from ..registry import Registry
+from ..spectral import CrossScalePenalty, dct_2d
 
 #: ε of the DCT log-magnitude (orthonormal coefficients of [0, 1] images)
 DCT_EPSILON = 1e-2
@@ -112,6 +120,30 @@ class _PerImage(nn.Module):
         return f"{self.function.__name__}, {self.options}"
 
 
+def _options_from(source: Callable, *, drop=(), extra: tuple[inspect.Parameter, ...] = ()):
+    """Decorator: the factory's signature becomes ``source``'s keyword options (less ``drop``, plus
+    ``extra``), so :meth:`Registry.build` and the config check them before anything is built."""
+    parameters = [
+        p.replace(kind=p.KEYWORD_ONLY)
+        for p in inspect.signature(source).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in drop
+    ]
+
+    def decorate(factory: Callable) -> Callable:
+        factory.__signature__ = inspect.Signature([*extra, *parameters])
+        return factory
+
+    return decorate
+
+
+def _per_image(function: Callable[..., torch.Tensor]) -> Callable[..., nn.Module]:
+    @_options_from(function, drop=("reconstruction", "target"))
+    def make(**options) -> nn.Module:
+        return _PerImage(function, **options)
+
+    return make
+
+
 def _mse(reconstruction, target):
     return (reconstruction - target).square().flatten(1).mean(1)
 
@@ -120,48 +152,38 @@ def _l1(reconstruction, target):
     return (reconstruction - target).abs().flatten(1).mean(1)
 
 
-def _lpips(*, image_size: int, **options) -> nn.Module:
-    from ..perceptual import LPIPS
-
-    del image_size
+@_options_from(LPIPS)
+def _lpips(**options) -> nn.Module:
     return LPIPS(**options).requires_grad_(False)
 
 
-def _wasserstein(*, image_size: int, sigma: str = "constant", sigma_options: dict | None = None, **options):
-    from ..perceptual import WassersteinDistortion
-    from ..perceptual import sigma as sigma_maps
-
-    log2_sigma = sigma_maps.build(sigma, (image_size, image_size), **(sigma_options or {}))
-    return WassersteinDistortion(log2_sigma, **options)
-
-
-def _simple(function):
-    def make(*, image_size: int, **options) -> nn.Module:
-        del image_size
-        return _PerImage(function, **options)
-
-    return make
-
-
-#: name → factory(image_size=, **options) → module(reconstruction, target) -> (B,)
-LOSSES: dict[str, Callable[..., nn.Module]] = {
-    "mse": _simple(_mse),
-    "l1": _simple(_l1),
-    "dct": _simple(multiresolution_dct_loss),
-    "gradient": _simple(multiresolution_gradient_loss),
-    "lpips": _lpips,
-    "wasserstein": _wasserstein,
-}
-
-#: name → factory(**options) → module(output, images) -> {term: scalar}; filled by other areas
-REGULARIZERS: dict[str, Callable[..., nn.Module]] = {}
+@_options_from(
+    WassersteinDistortion,
+    drop=("log2_sigma",),
+    extra=(inspect.Parameter("sigma", inspect.Parameter.KEYWORD_ONLY),),
+)
+def _wasserstein(*, sigma: dict, **options) -> nn.Module:
+    if not isinstance(sigma, dict) or "name" not in sigma:
+        raise TypeError(
+            f"sigma must be a mapping {{'name': <sigma map>, ...options}} for perceptual.sigma.build, "
+            f"e.g. {{'name': 'constant', 'size': 64, 'value': 2}}; got {sigma!r}"
+        )
+    spec = dict(sigma)
+    return WassersteinDistortion(sigma_maps.build(spec.pop("name"), **spec), **options)
 
 
-def build_loss(name: str, *, image_size: int, **options) -> nn.Module:
-    """The image loss registered as ``name`` (see :data:`LOSSES`): a module returning (B,)."""
-    if name not in LOSSES:
-        raise ValueError(f"loss name must be one of {sorted(LOSSES)}; got {name!r}")
-    return LOSSES[name](image_size=image_size, **options)
+#: name → factory(**options) → module(reconstruction, target) -> (B,)
+LOSSES: Registry[Callable[..., nn.Module]] = Registry(
+    "loss",
+    {
+        "mse": _per_image(_mse),
+        "l1": _per_image(_l1),
+        "dct": _per_image(multiresolution_dct_loss),
+        "gradient": _per_image(multiresolution_gradient_loss),
+        "lpips": _lpips,
+        "wasserstein": _wasserstein,
+    },
+)
 
 
 class LatentPenalty(nn.Module):
@@ -179,10 +201,22 @@ class LatentPenalty(nn.Module):
         return {self.name: self.penalty(output.latents)}
 
 
-def build_regularizer(name: str, **options) -> nn.Module:
-    if name not in REGULARIZERS:
-        raise ValueError(f"regularizer name must be one of {sorted(REGULARIZERS)}; got {name!r}")
-    return REGULARIZERS[name](**options)
+#: name → factory(model=, **options) → module(output, images) -> {term: scalar}
+REGULARIZERS: Registry[Callable[..., nn.Module]] = Registry("regularizer")
+
+
+@REGULARIZERS.register("cross_scale")
+def cross_scale(*, model: nn.Module, delta: float = 0.1, normalize: bool = True) -> LatentPenalty:
+    """Phase 2 of spectral regularisation: :class:`~laserlab.spectral.CrossScalePenalty` between the
+    model's latents (``model.latent_channels``, two or more), logged as the term ``cross_scale``."""
+    channels = list(model.latent_channels)
+    if len(channels) < 2:
+        raise ValueError(
+            f"the cross-scale penalty (regularizer 'cross_scale', spectral.phase2) needs a model with at "
+            f"least two latents (e.g. model.name 'hierarchical'); this model has {len(channels)}: "
+            f"latent_channels {channels}"
+        )
+    return LatentPenalty("cross_scale", CrossScalePenalty(channels, delta=delta, normalize=normalize))
 
 
 @dataclass
@@ -197,7 +231,7 @@ class Objective(nn.Module):
     """Σ weight·mean(loss(reconstruction, images)) + bottleneck losses + regulariser terms.
 
     ``weights`` maps :data:`LOSSES` names to non-negative weights (terms with weight 0 are not built);
-    ``options`` maps a name to its options; ``image_size`` is the training image side (for sigma maps);
+    ``options`` maps a name to its options (``LOSSES.build(name, **options[name])``);
     ``bottleneck_weight`` scales the bottlenecks' own losses; ``regularizers`` are modules as described in
     the module docstring.
     """
@@ -207,28 +241,27 @@ class Objective(nn.Module):
         weights: dict[str, float],
         *,
         options: dict[str, dict] | None = None,
-        image_size: int = 64,
         bottleneck_weight: float = 1.0,
         regularizers: dict[str, nn.Module] | None = None,
     ):
         super().__init__()
         options = dict(options or {})
-        if not isinstance(weights, dict) or not weights:
-            raise ValueError(f"loss weights must be a non-empty dict {{name: weight}}; got {weights!r}")
-        unknown = sorted(set(weights) - set(LOSSES))
-        if unknown:
-            raise ValueError(f"unknown loss name(s) {unknown}; valid loss names: {sorted(LOSSES)}")
+        if not isinstance(weights, dict):
+            raise TypeError(f"loss weights must be a dict {{name: weight}}; got {type(weights).__name__}")
+        if not weights:
+            raise ValueError(f"loss weights must weight at least one of {LOSSES.names()}; got {{}}")
+        for name, weight in weights.items():
+            LOSSES.check(name)
+            check_number(weight, f"loss weight {name!r}", minimum=0)
         unused = sorted(set(options) - set(weights))
         if unused:
             raise ValueError(
                 f"loss_options given for {unused}, which have no weight in loss {sorted(weights)}"
             )
-        for name, weight in weights.items():
-            check_number(weight, f"loss weight {name!r}", minimum=0)
         check_number(bottleneck_weight, "bottleneck_weight", minimum=0)
         self.weights = {name: float(w) for name, w in weights.items() if w > 0}
         self.terms = nn.ModuleDict(
-            {name: build_loss(name, image_size=image_size, **options.get(name, {})) for name in self.weights}
+            {name: LOSSES.build(name, **options.get(name, {})) for name in self.weights}
         )
         self.bottleneck_weight = float(bottleneck_weight)
         self.regularizers = nn.ModuleDict(regularizers or {})

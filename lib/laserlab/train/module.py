@@ -29,11 +29,11 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from ..bottlenecks import update_bottlenecks
 from ..checks import check_images
-from ..models import AutoencoderOutput, build_model
+from ..models import AutoencoderOutput
 from ..perceptual import quality
 from ..spectral import CrossScalePenalty
 from .config import TrainConfig
-from .losses import LatentPenalty, Objective, build_regularizer
+from .losses import REGULARIZERS, Objective
 
 QUALITY = ("mse", "psnr", "ssim")
 
@@ -43,10 +43,12 @@ def _level_prefix(level: int) -> str:
 
 
 class AutoencoderModule(L.LightningModule):
-    """Trains ``build_model(config["model"])`` with the config's objective and optimiser.
+    """Trains ``config.model.build()`` with the config's objective and optimiser.
 
     ``config`` is a :class:`TrainConfig` or its dict; it is saved as the hyperparameters, so
-    ``AutoencoderModule.load_from_checkpoint(path).model`` rebuilds a trained model.
+    ``AutoencoderModule.load_from_checkpoint(path).model`` rebuilds a trained model. Regularisers
+    (``config.regularizer_specs()``, the phase-2 cross-scale penalty included) are built for the model
+    from :data:`~laserlab.train.REGULARIZERS`.
     """
 
     def __init__(self, config: dict | TrainConfig):
@@ -54,32 +56,27 @@ class AutoencoderModule(L.LightningModule):
         config = TrainConfig.from_dict(config)
         self.save_hyperparameters({"config": config.to_dict()})
         self.config = config
-        self.model = build_model(dict(config.model))
+        self.model = config.model.build()
         regularizers = {
-            name: build_regularizer(name, **(opts or {})) for name, opts in config.regularizers.items()
+            name: REGULARIZERS.build(name, model=self.model, **options)
+            for name, options in config.regularizer_specs().items()
         }
-        spectral = config.spectral
-        #: the phase-2 penalty (switched on after phase 1's window by the SpectralTruncation callback)
-        self.cross_scale: CrossScalePenalty | None = None
-        if spectral.phase2:
-            channels = self.model.latent_channels
-            if len(channels) < 2:
-                raise ValueError(
-                    f"spectral.phase2 needs a model with at least two latents (e.g. model.name "
-                    f"'hierarchical'); model {config.model['name']!r} has {len(channels)}"
-                )
-            self.cross_scale = CrossScalePenalty(channels, delta=spectral.delta, normalize=spectral.normalize)
-            regularizers["cross_scale"] = LatentPenalty("cross_scale", self.cross_scale)
         self.objective = Objective(
             dict(config.loss),
             options=dict(config.loss_options),
-            image_size=config.data.image_size,
             bottleneck_weight=config.bottleneck_weight,
             regularizers=regularizers,
         )
         self.val_metrics = MetricCollection({name: MeanMetric() for name in QUALITY})
         #: ``images → (inputs, targets)`` for training batches, set per batch by callbacks (phase 1)
         self.batch_transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    @property
+    def cross_scale(self) -> CrossScalePenalty | None:
+        """The phase-2 penalty when regularizer ``cross_scale`` is on (the
+        :class:`~laserlab.spectral.SpectralTruncation` callback switches it on after phase 1's window)."""
+        regularizers = self.objective.regularizers
+        return regularizers["cross_scale"].penalty if "cross_scale" in regularizers else None
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         return self.model(images)

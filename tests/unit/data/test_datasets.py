@@ -46,7 +46,7 @@ def test_empty_folder_is_a_clear_error(tmp_path):
 def test_folder_needs_an_existing_root(tmp_path):
     with pytest.raises(ValueError, match="root must be an existing directory"):
         dataset("folder", root=tmp_path / "missing")
-    with pytest.raises(ValueError, match="needs root="):
+    with pytest.raises(ValueError, match=r"dataset 'folder' needs option\(s\) \['root'\]"):
         dataset("folder")
 
 

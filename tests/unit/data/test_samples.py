@@ -49,8 +49,9 @@ def test_full_images_when_image_size_is_none():
     [
         ({"name": "kodak"}, "dataset name must be one of"),
         ({"split": "validation"}, "split must be"),
-        ({"image_size": 0}, "image_size must be a positive int"),
-        ({"image_size": -3}, "image_size must be a positive int"),
+        ({"image_size": 0}, "image_size must be an int >= 1"),
+        ({"image_size": -3}, "image_size must be an int >= 1"),
+        ({"shortside": 64}, r"dataset 'samples' has no option\(s\) \['shortside'\]; valid options: \["),
         ({"image_size": 300}, "image_size must be at most short_side"),
         ({"crops_per_image": 0}, "crops_per_image must be a positive int"),
         ({"split": "all"}, "split 'all' exists only for dataset 'folder'"),
@@ -73,3 +74,8 @@ def test_load_source_is_recorded_for_provenance():
     usage.clear()
     load_source("coffee", short_side=32)
     assert [(r.kind, r.name, r.substituted) for r in usage.records()] == [("data", "samples/coffee", False)]
+
+
+def test_wrong_types_are_type_errors():
+    with pytest.raises(TypeError, match="image_size must be an int >= 1"):
+        dataset("samples", image_size=32.0)

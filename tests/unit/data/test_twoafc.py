@@ -154,12 +154,14 @@ def test_bapps_files_must_pair_up(bapps):
         ({"split": "test"}, r"split must be 'train' or 'val' for 2afc"),
         ({"subsets": ["superres", "nope"]}, r"subsets must be a non-empty selection of \['traditional'"),
         ({"subsets": []}, r"subsets must be a non-empty selection"),
-        ({"image_size": 64.0}, r"image_size must be a positive int or None"),
+        ({"image_size": 0}, r"image_size must be an int >= 1"),
     ],
 )
 def test_bapps_bad_arguments(bapps, kwargs, message):
     with pytest.raises(ValueError, match=message):
         twoafc.bapps_2afc(bapps[0], **kwargs)
+    with pytest.raises(TypeError, match=r"image_size must be an int >= 1; got 64.0"):
+        twoafc.bapps_2afc(bapps[0], image_size=64.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,11 +246,17 @@ def test_synthetic_jnd_follows_its_labelling_rule(references):
         (lambda r: twoafc.synthetic_2afc(r[:, :1]), r"references must have 3 channels"),
         (
             lambda r: twoafc.synthetic_2afc(r, distortions=["blur"]),
-            r"distortions must be a non-empty selection",
+            r"distortions\[i\] must be one of \['color_quantize', .*\]; got 'blur'",
         ),
-        (lambda r: twoafc.synthetic_2afc(r, cross_family=1.5), r"cross_family must be a probability"),
+        (
+            lambda r: twoafc.synthetic_2afc(r, cross_family=1.5),
+            r"cross_family \(a probability\) must be a finite number in \[0, 1\]",
+        ),
         (lambda r: twoafc.synthetic_2afc(r, distortions=["jpeg"]), r"cross_family > 0 needs at least two"),
-        (lambda r: twoafc.synthetic_2afc(r, temperature=-1), r"temperature must be a finite number >= 0"),
+        (
+            lambda r: twoafc.synthetic_2afc(r, temperature=-1),
+            r"temperature must be a finite number in \[0, inf\]",
+        ),
         (
             lambda r: twoafc.synthetic_2afc(r, triplets_per_reference=0),
             r"triplets_per_reference must be an int",
@@ -257,7 +265,10 @@ def test_synthetic_jnd_follows_its_labelling_rule(references):
             lambda r: twoafc.synthetic_jnd(r, pairs_per_reference=6),
             r"pairs_per_reference must be an int in \[1, 5\]",
         ),
-        (lambda r: twoafc.synthetic_jnd(r, threshold=2), r"threshold must be a severity in \[0, 1\]"),
+        (
+            lambda r: twoafc.synthetic_jnd(r, threshold=2),
+            r"threshold \(a severity\) must be a finite number in \[0, 1\]",
+        ),
         (lambda r: twoafc.synthetic_jnd(r[:0]), r"references must hold at least one image"),
     ],
 )

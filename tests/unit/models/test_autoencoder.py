@@ -12,7 +12,7 @@ SMALL = dict(latent_dim=8, width=16, num_residual_blocks=1, residual_width=8)
 
 @pytest.mark.parametrize("downsample", [1, 2, 4])
 def test_autoencoder_shapes_range_and_rate(downsample):
-    model = build_model({"name": "autoencoder", "bottleneck": VQ, "downsample": downsample, **SMALL})
+    model = build_model("autoencoder", bottleneck=VQ, downsample=downsample, **SMALL)
     images = torch.rand(2, 3, 16, 16)
     out = model(images)
     assert out.reconstruction.shape == images.shape
@@ -55,19 +55,30 @@ def test_bad_input_names_the_argument():
 
 
 def test_build_model_errors_list_valid_names():
-    with pytest.raises(ValueError, match=r"model name must be one of \['autoencoder', 'hierarchical'\]"):
-        build_model({"name": "vae", "bottleneck": VQ})
-    with pytest.raises(ValueError, match=r"no option\(s\) \['depth'\]; valid options: \['bottleneck'"):
-        build_model({"name": "autoencoder", "bottleneck": VQ, "depth": 3})
-    with pytest.raises(ValueError, match="missing 'bottleneck'"):
-        build_model({"name": "autoencoder"})
+    with pytest.raises(
+        ValueError, match=r"model name must be one of \['autoencoder', 'hierarchical'\]; got 'vae'"
+    ):
+        build_model("vae", bottleneck=VQ)
+    with pytest.raises(
+        ValueError, match=r"model 'autoencoder' has no option\(s\) \['depth'\]; valid options: \['bottleneck'"
+    ):
+        build_model("autoencoder", bottleneck=VQ, depth=3)
+    with pytest.raises(ValueError, match=r"model 'autoencoder' needs option\(s\) \['bottleneck'\]"):
+        build_model("autoencoder")
     with pytest.raises(ValueError, match="bottleneck name must be one of"):
-        build_model({"name": "autoencoder", "bottleneck": {"name": "nope"}})
+        build_model("autoencoder", bottleneck={"name": "nope"})
+
+
+def test_a_model_is_registered_in_one_line():
+    from laserlab.models import MODELS
+
+    assert MODELS["hierarchical"] is HierarchicalAutoencoder and "autoencoder" in MODELS
+    assert MODELS.names() == ["autoencoder", "hierarchical"]
 
 
 def test_dictionary_bottleneck_rate_counts_patch_tokens():
     spec = {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "patch_size": 2, "value_bits": 4}
-    model = build_model({"name": "autoencoder", "bottleneck": spec, "downsample": 2, **SMALL})
+    model = build_model("autoencoder", bottleneck=spec, downsample=2, **SMALL)
     out = model(torch.rand(2, 3, 16, 16))
     assert out.latent.shape == (2, 8, 8, 8)
     # 4×4 patch tokens per image, each log2 C(16, 2) support bits + 2 coefficients of 4 bits

@@ -169,6 +169,8 @@ def test_evaluate_rejects_distances_of_the_wrong_size():
         evaluate_2afc(lambda a, b: a.mean().reshape(1), data)
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         evaluate_2afc(lambda a, b: a.mean((1, 2, 3)), data, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1"):
+        evaluate_2afc(lambda a, b: a.mean((1, 2, 3)), data, batch_size=True)
     with pytest.raises(ValueError, match="distance output must not contain NaN"):
         evaluate_2afc(lambda a, b: torch.full((len(a),), float("nan")), data)
 

@@ -63,6 +63,8 @@ def test_schedule_is_the_reference_six_flat_and_four_decaying_epochs():
         )
     with pytest.raises(ValueError, match=r"epoch must be an int in \[1, 10\]"):
         learning_rate(11, epochs=10)
+    with pytest.raises(TypeError, match=r"epoch must be an int in \[1, 10\]"):
+        learning_rate(1.0, epochs=10)
 
 
 def test_lin_training_lowers_the_loss_keeps_heads_non_negative_and_leaves_the_backbone_alone():
@@ -126,6 +128,10 @@ def test_variants_are_checked(tmp_path):
         train_lpips(pretrained, data, epochs=0)
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         train_lpips(pretrained, data, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an int >= 1"):
+        train_lpips(pretrained, data, batch_size=4.0)
+    with pytest.raises(TypeError, match=r"lr must be a finite number in \(0, inf\)"):
+        train_lpips(pretrained, data, lr="1e-4")
 
 
 def test_a_failing_run_leaves_the_model_frozen():

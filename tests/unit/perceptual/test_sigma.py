@@ -101,16 +101,22 @@ def test_smooth_random_is_seeded_spans_the_range_and_is_smooth():
 
 
 def test_build_registry_and_check():
-    assert torch.equal(sigma.build("constant", 4, value=1.0), sigma.constant(4, 1.0))
-    assert torch.equal(sigma.build("foveated", (5, 6), radius=2.0), sigma.foveated((5, 6), radius=2.0))
+    assert torch.equal(sigma.build("constant", size=4, value=1.0), sigma.constant(4, 1.0))
+    assert torch.equal(sigma.build("foveated", size=(5, 6), radius=2.0), sigma.foveated((5, 6), radius=2.0))
     mask = torch.ones(3, 3, dtype=torch.bool)
-    assert torch.equal(sigma.build("saliency", 3, saliency=mask), torch.zeros(3, 3))
-    with pytest.raises(ValueError, match=r"saliency must be a tensor of the map's size \(4, 4\)"):
-        sigma.build("saliency", 4, saliency=mask)
-    with pytest.raises(ValueError, match="kind must be one of"):
-        sigma.build("gaussian", 4)
+    assert torch.equal(sigma.build("saliency", saliency=mask), torch.zeros(3, 3))
+    with pytest.raises(
+        ValueError, match=r"sigma map name must be one of \['boxes', 'constant', .*\]; got 'gaussian'"
+    ):
+        sigma.build("gaussian", size=4)
+    with pytest.raises(
+        ValueError, match=r"sigma map 'foveated' has no option\(s\) \['radious'\]; valid options"
+    ):
+        sigma.build("foveated", size=4, radious=2.0)
+    with pytest.raises(ValueError, match=r"sigma map 'constant' needs option\(s\) \['value'\]"):
+        sigma.build("constant", size=4)
     for kind, options in (("boxes", {"boxes": [(0, 0, 2, 2)]}), ("random", {"seed": 1})):
-        sigma.check_log2_sigma(sigma.build(kind, 8, num_levels=3, **options), num_levels=3)
+        sigma.check_log2_sigma(sigma.build(kind, size=8, num_levels=3, **options), num_levels=3)
     with pytest.raises(ValueError, match=r"log2_sigma must have values in \[0, num_levels\] = \[0, 3\]"):
         sigma.check_log2_sigma(sigma.constant(4, 4.0), num_levels=3)
 

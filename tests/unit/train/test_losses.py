@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from laserlab import perceptual
 from laserlab.models import Autoencoder
 from laserlab.spectral import dct_2d
 from laserlab.train import Objective, multiresolution_dct_loss, multiresolution_gradient_loss
@@ -47,8 +48,10 @@ def test_objective_weights_terms_and_adds_bottleneck_loss():
 
 
 def test_perceptual_slot_takes_wasserstein_with_a_sigma_map():
-    objective = Objective(
-        {"wasserstein": 1.0}, options={"wasserstein": {"sigma_options": {"value": 2.0}}}, image_size=16
+    sigma = {"name": "foveated", "size": 16, "radius": 4.0}
+    objective = Objective({"wasserstein": 1.0}, options={"wasserstein": {"sigma": sigma}})
+    torch.testing.assert_close(
+        objective.terms["wasserstein"].log2_sigma, perceptual.sigma.foveated(16, radius=4.0)
     )
     model = Autoencoder({"name": "vq", "num_codes": 8}, latent_dim=4, width=8, downsample=2)
     images = torch.rand(2, 3, 16, 16)
@@ -69,8 +72,14 @@ def test_regulariser_terms_are_added_by_name():
 
 
 def test_objective_errors_list_valid_names():
-    with pytest.raises(ValueError, match=r"unknown loss name\(s\) \['ssim'\]; valid loss names: \['dct'"):
+    with pytest.raises(ValueError, match=r"loss name must be one of \['dct', .*\]; got 'ssim'"):
         Objective({"ssim": 1.0})
+    with pytest.raises(ValueError, match=r"loss 'dct' has no option\(s\) \['eps'\]; valid options"):
+        Objective({"dct": 1.0}, options={"dct": {"eps": 0.1}})
+    with pytest.raises(ValueError, match=r"loss 'wasserstein' needs option\(s\) \['sigma'\]"):
+        Objective({"wasserstein": 1.0})
+    with pytest.raises(TypeError, match=r"sigma must be a mapping \{'name': <sigma map>"):
+        Objective({"wasserstein": 1.0}, options={"wasserstein": {"sigma": "constant"}})
     with pytest.raises(ValueError, match="loss weight 'mse' must be"):
         Objective({"mse": -1.0})
     with pytest.raises(ValueError, match="loss_options given for"):
