@@ -12,7 +12,7 @@ calls after each optimiser step through :func:`update_bottlenecks`, synchronised
 
 from __future__ import annotations
 
-from ..checks import check_choice
+from ..registry import Registry
 from .base import (
     Bottleneck,
     BottleneckOutput,
@@ -25,16 +25,14 @@ from .dictionary import UPDATE_RULES, DictionaryBottleneck
 from .patches import PatchCode, from_tokens, to_tokens, token_grid, token_map
 from .vq import VectorQuantizer
 
-BOTTLENECKS: dict[str, type[Bottleneck]] = {
-    "vq": VectorQuantizer,
-    "dictionary": DictionaryBottleneck,
-}
+BOTTLENECKS: Registry[type[Bottleneck]] = Registry(
+    "bottleneck", {"vq": VectorQuantizer, "dictionary": DictionaryBottleneck}
+)
 
 
 def build(name: str, **options) -> Bottleneck:
     """The bottleneck registered as ``name``, constructed with ``options`` (see its class)."""
-    check_choice(name, "bottleneck name", sorted(BOTTLENECKS))
-    return BOTTLENECKS[name](**options)
+    return BOTTLENECKS.build(name, **options)
 
 
 __all__ = [

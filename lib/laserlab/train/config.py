@@ -30,7 +30,7 @@ from typing import Any
 from torch import nn
 
 from ..bottlenecks import BOTTLENECKS
-from ..checks import check_bool, check_choice, check_nonnegative_int, check_number, check_positive_int
+from ..checks import check_bool, check_nonnegative_int, check_number, check_positive_int
 from ..data import DATASETS
 from ..models import MODELS, build_model
 from ..registry import check_options
@@ -103,7 +103,7 @@ class ModelConfig:
                 _check_mapping(spec, f"model.{key}", "a mapping {name: <bottleneck>, ...options}")
                 options = dict(spec)
                 name = options.pop("name", None)
-                check_choice(name, f"model.{key}.name", sorted(BOTTLENECKS))
+                BOTTLENECKS.check(name, f"model.{key}.name")
                 check_options(BOTTLENECKS[name], options, f"model.{key} ({name!r})", provided=("dim",))
         MODELS.check_options(self.name, keywords)
 
