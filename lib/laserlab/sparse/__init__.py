@@ -1,4 +1,4 @@
-"""Sparse coding and dictionary learning as pure tensor functions (see DESIGN.md and notes/sparse_coding.md).
+"""Sparse coding and dictionary learning as pure tensor functions; modules that own state wrap them elsewhere.
 
 - :mod:`~laserlab.sparse.omp`: :func:`omp` (exact Batch-OMP), :func:`matching_pursuit`, :class:`SparseCode`.
 - :mod:`~laserlab.sparse.ksvd`: :func:`ksvd_update` (exact and approximate K-SVD sweeps).
