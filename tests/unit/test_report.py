@@ -169,3 +169,15 @@ def test_pages_show_real_warnings_but_not_library_chatter(notebooks):
         assert noise not in printed, noise
     page = (out / "chatty.html").read_text()
     assert "UserWarning: a real problem worth seeing" in page and "GPU available" not in page
+
+
+def test_table_aligns_the_first_column_left_and_the_others_right():
+    text = report.table([["VQ", "1.5", 12], ["exact OMP", "10.25", 3]], ["method", "bpp", "n"])
+    assert text.splitlines() == [
+        "method       bpp   n",
+        "---------  -----  --",
+        "VQ           1.5  12",
+        "exact OMP  10.25   3",
+    ]
+    with pytest.raises(ValueError, match=r"rows\[0\] must have one cell per header column \(2\); got 1"):
+        report.table([["only one cell"]], ["a", "b"])

@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import paths, usage
+from ..checks import check_int
 from ..quiet import quiet_library_chatter
 from .profiles import notebook_parameters
 
@@ -204,7 +205,8 @@ def provenance(namespace: dict, *, notebook: str) -> Provenance:
     quiet_library_chatter()
     names = notebook_parameters(path)
     parameters = {name: namespace[name] for name in names if name in namespace}
-    seed = int(parameters.get("seed", 0))
+    seed = parameters.get("seed", 0)
+    check_int(seed, "seed")
     seed_everything(seed)
     usage.clear()
     record = Provenance(

@@ -6,6 +6,11 @@ from __future__ import annotations
 def table(rows: list[list[str]], header: list[str]) -> str:
     """A plain-text table: a header line, a rule, then one line per row; the first column left-aligned,
     the others right-aligned, each as wide as its widest cell. Cells are formatted with ``str``."""
+    for index, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(
+                f"rows[{index}] must have one cell per header column ({len(header)}); got {len(row)}"
+            )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:
