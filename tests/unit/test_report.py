@@ -123,7 +123,7 @@ def test_cli_reports_bad_input_without_a_traceback(notebooks, capsys):
 def test_metrics_are_rounded_and_plain_json():
     import torch
 
-    assert report._jsonable({"a": torch.tensor(1 / 3), "b": [float("inf")], "c": 2}, digits=6) == {
+    assert report.jsonable({"a": torch.tensor(1 / 3), "b": [float("inf")], "c": 2}, digits=6) == {
         "a": 0.333333,
         "b": ["inf"],
         "c": 2,
@@ -136,3 +136,48 @@ def test_project_profiles_name_only_real_parameters():
     assert notebooks, "no notebooks found"
     for profile in report.profiles():
         assert set(report.load_profile(profile, notebooks)) == {p.stem for p in notebooks}
+
+
+@pytest.mark.slow
+def test_pages_show_real_warnings_but_not_library_chatter(notebooks):
+    """Lightning's info lines and tips and the known deprecation notices stay out of the page, including one
+    raised while the first cell imports (before ``provenance``); a real warning still reaches it."""
+    chatter = (
+        "import warnings\n"
+        "warnings.warn_explicit('`torch.jit.script` is deprecated. Please switch.', FutureWarning, 'x.py', "
+        "1, module='torch.jit._script')\n"
+        "import lightning\n"
+        "from laserlab import report\n"
+        "prov = report.provenance(globals(), notebook='chatty')"
+    )
+    trainer = (
+        "from lightning.pytorch.loggers import CSVLogger\n"
+        "lightning.Trainer(accelerator='cpu', logger=CSVLogger(prov.output_dir), max_steps=1)\n"
+        "warnings.warn_explicit('`isinstance(treespec, LeafSpec)` is deprecated, use this.', FutureWarning, "
+        "'x.py', 1, module='lightning.pytorch.utilities._pytree')\n"
+        "warnings.warn('a real problem worth seeing')"
+    )
+    _notebook(notebooks / "chatty.ipynb", "seed = 0", chatter, trainer)
+    (notebooks / "params" / "quick.yaml").write_text("{}\n")
+    [result] = report.run_report("quick", echo=lambda *_: None)
+    assert result.ok, result.error
+    out = notebooks.parent / "reports" / "quick"
+    executed = nbformat.read(out / "chatty.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "UserWarning: a real problem worth seeing" in printed
+    for noise in ("GPU available", "TPU available", "litlogger", "Tip", "FutureWarning"):
+        assert noise not in printed, noise
+    page = (out / "chatty.html").read_text()
+    assert "UserWarning: a real problem worth seeing" in page and "GPU available" not in page
+
+
+def test_table_aligns_the_first_column_left_and_the_others_right():
+    text = report.table([["VQ", "1.5", 12], ["exact OMP", "10.25", 3]], ["method", "bpp", "n"])
+    assert text.splitlines() == [
+        "method       bpp   n",
+        "---------  -----  --",
+        "VQ           1.5  12",
+        "exact OMP  10.25   3",
+    ]
+    with pytest.raises(ValueError, match=r"rows\[0\] must have one cell per header column \(2\); got 1"):
+        report.table([["only one cell"]], ["a", "b"])

@@ -2,7 +2,8 @@
 
 Each benchmark is a module ``laserlab.bench.<name>`` with ``main(argv) -> int``. This package holds the
 shared harness: interleaved timing with rotated order (so drifting machine load hits every candidate
-alike), CPU-time or wall-clock medians with their spread, thread pinning and a machine header.
+alike), CPU-time or wall-clock medians with their spread, thread pinning and a machine header; results are
+printed with :func:`laserlab.report.table`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from ..checks import check_choice
+from ..report.tables import table as table  # re-exported: the benchmark modules print with it
 
 BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral")
 
@@ -66,8 +70,7 @@ def interleaved(
     ``clock="cpu"`` measures process CPU time (robust on a shared machine with one thread), ``"wall"``
     wall-clock time (use with several threads or a GPU; synchronise inside the callable).
     """
-    if clock not in ("cpu", "wall"):
-        raise ValueError(f"clock must be 'cpu' or 'wall'; got {clock!r}")
+    check_choice(clock, "clock", ("cpu", "wall"))
     now = time.process_time if clock == "cpu" else time.perf_counter
     labels = list(candidates)
     for label in labels:
@@ -99,14 +102,3 @@ def machine_header(clock: str, n_threads: int) -> str:
         f"# machine: {cpu}, {os.cpu_count()} cores, {device}; load average {load_text}\n"
         f"# torch {torch.__version__}, {n_threads} thread(s), clock: {clock} time, medians over rounds"
     )
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    """A plain-text table with right-aligned columns after the first."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        cells = zip(row, widths, strict=True)
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(cells))
-
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])

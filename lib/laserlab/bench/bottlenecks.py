@@ -2,8 +2,8 @@
 
 A step is what a training loop pays per batch: training-mode forward, backward of the bottleneck's loss
 plus a stand-in decoder term, optimiser step (gradient-trained dictionaries and codebooks) and ``update()``.
-Latent (B, dim, H, W) Gaussian, float32; by default the sparse-coding anchor size B as tokens:
-8 × 64 × 16 × 16 → 2,048 tokens of M = 64, K = 512, S = 8. Candidates, interleaved in one run:
+Latent (B, dim, H, W) Gaussian, float32; by default size B of ``python -m laserlab.bench sparse``
+(M = 64, K = 512, S = 8) as tokens: 8 × 64 × 16 × 16 → 2,048 tokens. Candidates, interleaved in one run:
 
 - ``omp on the tokens`` — the anchor: :func:`laserlab.sparse.omp` alone on the same token matrix;
 - ``VectorQuantizer (EMA)`` — VQ with K codewords, EMA codebook;

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..spectral import CrossScalePenalty, haar_dwt, reverse_gradient, spectral_mask, truncate
-from ..spectral.interscale import _rms_normalized  # the penalty's own normalisation, for the same value
+from ..spectral.interscale import rms_normalized  # the penalty's own normalisation, for the same value
 from . import interleaved, machine_header, table, threads
 
 _HAAR = 0.5 * torch.tensor([[[1, 1], [1, 1]], [[1, -1], [1, -1]], [[1, 1], [-1, -1]], [[1, -1], [-1, 1]]])
@@ -204,7 +204,7 @@ def _conv_penalty(penalty: CrossScalePenalty, latents, weights) -> torch.Tensor:
     for predictor, fine, coarse, weight in pairs:
         fine, coarse = (reverse_gradient(z, penalty.delta) for z in (fine, coarse))
         if penalty.normalize:
-            fine, coarse = _rms_normalized(fine), _rms_normalized(coarse)
+            fine, coarse = rms_normalized(fine), rms_normalized(coarse)
         total = total + F.mse_loss(predictor(haar_conv(fine, weight)), coarse)
     return total
 

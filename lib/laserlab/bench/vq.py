@@ -1,7 +1,8 @@
 """``python -m laserlab.bench vq``: nearest-codeword search, ``addmm`` + argmin against ``torch.cdist``.
 
-Sizes are the sparse-coding anchors (A: 65,536 RGB pixels, K = 16; B: N = 16,384, M = 64, K = 512;
-C: N = 4,096, M = 192, K = 256), Gaussian data and codebook, float32. Candidates, interleaved in one run:
+Sizes are those of ``python -m laserlab.bench sparse`` (A: 65,536 RGB pixels, K = 16; B: N = 16,384,
+M = 64, K = 512; C: N = 4,096, M = 192, K = 256), Gaussian data and codebook, float32. Candidates,
+interleaved in one run:
 
 - ``nearest_codeword`` — the library's search: argmin(‖e‖² − 2x·e), one ``addmm`` per block of rows;
 - ``addmm, one block`` — the same arithmetic on the whole N×K score matrix at once;

@@ -8,7 +8,8 @@ tensor (H, W) with values in [0, num_levels]:
 
 - :func:`constant` — one level everywhere;
 - :func:`foveated` — σ growing in proportion to the distance from a fixation point beyond a foveal radius;
-- :func:`from_saliency` — a saliency map or mask: salient pixels get fidelity, the rest realism;
+- :func:`from_saliency` — a saliency map or mask: salient pixels get fidelity, the rest realism
+  (:func:`gaussian_saliency` makes a smooth bump to try it with);
 - :func:`from_boxes` — rectangles at one level on a background at another;
 - :func:`smooth_random` — a seeded, smooth random field.
 
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..checks import check_finite, check_float_tensor, check_nonnegative_int
+from ..checks import check_finite, check_float_tensor, check_nonnegative_int, check_number
 from ..registry import Registry
 
 
@@ -146,6 +147,34 @@ def from_saliency(
     realism = _check_level(num_levels if realism is None else realism, "realism", num_levels)
     saliency = saliency.to(dtype or saliency.dtype)
     return realism + (fidelity - realism) * saliency
+
+
+def gaussian_saliency(
+    size,
+    *,
+    centre: tuple[float, float] | None = None,
+    std: float | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A smooth saliency bump (H, W) for :func:`from_saliency`: exp(−d² / (2·std²)) at distance d pixels
+    from ``centre`` (row, column in pixels; default the centre of the map), so 1 at the centre and falling
+    towards 0 away from it. ``std`` is in pixels, default min(H, W) / 6."""
+    height, width = _check_size(size)
+    if centre is None:
+        centre = ((height - 1) / 2, (width - 1) / 2)
+    if not isinstance(centre, (tuple, list)):
+        raise TypeError(f"centre must be a pair (row, column) of numbers in pixels; got {centre!r}")
+    if len(centre) != 2:
+        raise ValueError(f"centre must be a pair (row, column) of numbers in pixels; got {centre!r}")
+    for value in centre:
+        check_number(value, "centre")
+    std = min(height, width) / 6 if std is None else std
+    check_number(std, "std", minimum=0, exclusive=True)
+    rows = torch.arange(height, dtype=torch.float64).sub_(centre[0]).square_()
+    cols = torch.arange(width, dtype=torch.float64).sub_(centre[1]).square_()
+    squared_distance = rows[:, None] + cols[None, :]
+    return torch.exp(-squared_distance / (2 * std**2)).to(dtype=dtype, device=device)
 
 
 def from_boxes(

@@ -4,9 +4,10 @@ The paper's loss (Eq. 6 as reported) subtracts ``δ · Σ_l ‖z_{l−1} − Con
 rewarded when the coarser latent z_{l−1} is *not* linearly predictable from the Haar sub-bands of the finer
 z_l. Taken literally, minimising that jointly over the 1×1 convolution and the codec is unbounded below
 (scaling the convolution up grows the distance without limit). :class:`CrossScalePenalty` implements the
-well-posed reading (``../shared/notes/spectral.md`` §3.1): the 1×1 convolution is a *predictor* trained to
-minimise the L2 distance, and the codec receives the negated gradient scaled by δ through gradient reversal.
-The returned term is the predictor's L2 — bounded below by 0.
+well-posed reading: the 1×1 convolution is a *predictor* trained to minimise the L2 distance (the best
+linear prediction of z_{l−1} from DWT(z_l)), and the codec receives the negated gradient scaled by δ through
+gradient reversal. The returned term is the predictor's L2 — bounded below by 0. (Other bounded readings —
+a fixed or normalised 1×1 convolution, or a cosine similarity — are not implemented.)
 
 The Haar DWT here is the orthonormal single-level 2-D transform on 2×2 blocks ``[a b; c d]``:
 LL = (a+b+c+d)/2, then (a−b+c−d)/2, (a+b−c−d)/2, (a−b−c+d)/2; :func:`haar_idwt` inverts it exactly.
@@ -79,8 +80,9 @@ def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
     return _ScaledGradientReversal.apply(x, scale)
 
 
-def _rms_normalized(z: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    # per-image RMS, differentiable: scaling a latent up changes nothing, so inflation cannot game the penalty
+def rms_normalized(z: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``z`` (B, C, H, W) divided by each image's RMS, sqrt(mean(z²) + eps), differentiably: scaling a latent
+    up changes nothing, so inflating the latents cannot game the cross-scale penalty."""
     return z / z.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(eps).sqrt()
 
 
@@ -151,7 +153,7 @@ class CrossScalePenalty(nn.Module):
         for level, predictor in enumerate(self.predictors):
             fine, coarse = (reverse_gradient(z, scale) for z in latents[level : level + 2])
             if self.normalize:
-                fine, coarse = _rms_normalized(fine), _rms_normalized(coarse)
+                fine, coarse = rms_normalized(fine), rms_normalized(coarse)
             prediction = predictor(haar_dwt(fine))
             total = total + F.mse_loss(prediction, coarse)
         return total

@@ -37,6 +37,7 @@ from torch import nn
 
 from ..checks import check_number
 from ..data.datamodule import ImageDataModule
+from ..quiet import quiet_library_chatter
 from ..spectral import SpectralTruncation
 from .callbacks import CALLBACKS
 from .checkpoint import AtomicCheckpointIO
@@ -107,9 +108,11 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
     """Train ``config`` (a :class:`TrainConfig` or its dict, see :mod:`laserlab.train.config`).
 
     ``callbacks`` are added to those named in ``config.callbacks``. Returns a :class:`FitResult`; every
-    rank returns one under DDP.
+    rank returns one under DDP. Lightning's info lines, tips and known deprecation notices are silenced
+    (:func:`laserlab.quiet.quiet_library_chatter`); other warnings still show.
     """
     config = TrainConfig.from_dict(config)
+    quiet_library_chatter()
     L.seed_everything(config.seed, workers=True, verbose=False)
     output = Path(config.output_dir)
     module = AutoencoderModule(config)

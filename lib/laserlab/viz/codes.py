@@ -20,16 +20,10 @@ from matplotlib.figure import Figure
 from ..bottlenecks.patches import token_map
 from ..checks import check_positive_int
 from ..sparse.analysis import perplexity
+from .layout import figure_axes
 
 STRENGTH_CMAP = "inferno"
 CHANNELS = (("R", "tab:red"), ("G", "tab:green"), ("B", "tab:blue"))
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is None:
-        fig, ax = plt.subplots(figsize=size)
-        return fig, ax
-    return ax.figure, ax
 
 
 def _image_size(image_size) -> tuple[int, int]:
@@ -99,7 +93,7 @@ def code_map(
         raise ValueError(
             f"indices must lie in [-1, num_codes) = [-1, {num_codes}); got max {int(grid.max())}"
         )
-    fig, ax = _axes(ax, (3.2, 3.2))
+    fig, ax = figure_axes(ax, (3.2, 3.2))
     ax.set_xticks([])
     ax.set_yticks([])
     if colors is None:
@@ -138,7 +132,7 @@ def code_strength_map(
     vmin, vmax = np.percentile(grid, [low, high])
     if vmax <= vmin:
         vmax = vmin + 1e-12
-    fig, ax = _axes(ax, (3.6, 3.2))
+    fig, ax = figure_axes(ax, (3.6, 3.2))
     ax.set_xticks([])
     ax.set_yticks([])
     image = ax.imshow(grid, cmap=STRENGTH_CMAP, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -161,7 +155,7 @@ def usage_histogram(
     spread = float(perplexity(counts))
     frequencies = (counts / counts.sum().clamp(min=1)).numpy()
     order = np.argsort(-frequencies, kind="stable") if sort else np.arange(len(frequencies))
-    fig, ax = _axes(ax, (4.5, 2.6))
+    fig, ax = figure_axes(ax, (4.5, 2.6))
     ax.bar(np.arange(len(frequencies)), frequencies[order], width=1.0, color="tab:blue")
     ax.set_xlabel("code (by frequency)" if sort else "code index")
     ax.set_ylabel("frequency")
@@ -217,10 +211,7 @@ def coder_rate_distortion(rows, *, title: str = "", ax: Axes | None = None) -> F
     Held-out fits are solid, in-sample fits (any ``fitted_on`` label containing "in-sample") dashed. Rows
     with MSE 0 are drawn at the bottom of the axis.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
+    fig, ax = figure_axes(ax, (6, 4))
     groups: dict[tuple[str, str], list] = {}
     for row in rows:
         groups.setdefault((row.method, row.fitted_on), []).append(row)

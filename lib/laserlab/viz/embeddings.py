@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..sparse.analysis import Embedding, coherence, mutual_coherence, pairwise_distances
-from .codes import _axes
+from .layout import figure_axes
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
@@ -37,7 +37,7 @@ def codebook_embedding(
         raise ValueError("give colors or values, not both")
     points = embedding.points
     count = points.shape[0]
-    fig, ax = _axes(ax, (3.8, 3.4))
+    fig, ax = figure_axes(ax, (3.8, 3.4))
     style = {"s": 22, "edgecolors": "0.2", "linewidths": 0.4}
     if colors is not None:
         rgb = np.asarray(colors.detach().cpu() if isinstance(colors, torch.Tensor) else colors, float)
@@ -72,7 +72,7 @@ def distance_histogram(
     """Histogram of the Euclidean distances between all pairs of codewords or atoms (K, M), with the
     minimum and median marked: near-zero distances are duplicated codes."""
     distances = pairwise_distances(codebook).cpu().double().numpy()
-    fig, ax = _axes(ax, (4.0, 2.6))
+    fig, ax = figure_axes(ax, (4.0, 2.6))
     ax.hist(distances, bins=bins, color="tab:gray")
     low, middle = float(distances.min()), float(np.median(distances))
     ax.axvline(low, color="tab:red", lw=1, label=f"min {low:.3g}")
@@ -89,7 +89,7 @@ def coherence_matrix(dictionary: torch.Tensor, *, title: str | None = None, ax: 
     """The |cosine| between every pair of atoms (K, M) as a K×K image on [0, 1], titled with the mutual
     coherence μ (largest off-diagonal entry)."""
     matrix = coherence(dictionary).cpu().double().numpy()
-    fig, ax = _axes(ax, (3.8, 3.3))
+    fig, ax = figure_axes(ax, (3.8, 3.3))
     image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="|cos|")
     ax.set_xlabel("atom", fontsize=8)

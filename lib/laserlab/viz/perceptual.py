@@ -11,6 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
+from .layout import figure_axes
+
 
 def score_table(
     scores: dict[str, dict[str, float]],
@@ -32,8 +34,7 @@ def score_table(
         raise ValueError("scores must hold at least one row")
     columns = list(dict.fromkeys(c for r in rows for c in scores[r]))
     values = np.array([[scores[r].get(c, math.nan) for c in columns] for r in rows], dtype=float)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.1 * len(columns) + 2.2, 0.45 * len(rows) + 1.2))
+    _, ax = figure_axes(ax, (1.1 * len(columns) + 2.2, 0.45 * len(rows) + 1.2))
     image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(columns)), columns, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)

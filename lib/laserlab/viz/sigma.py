@@ -28,11 +28,10 @@ def sigma_maps(
     if not maps:
         raise ValueError("maps must hold at least one sigma map")
     for name, log2_sigma in maps.items():
-        if not isinstance(log2_sigma, torch.Tensor) or log2_sigma.dim() != 2:
-            shape = (
-                tuple(log2_sigma.shape) if isinstance(log2_sigma, torch.Tensor) else type(log2_sigma).__name__
-            )
-            raise ValueError(f"maps[{name!r}] must be a tensor (H, W); got {shape}")
+        if not isinstance(log2_sigma, torch.Tensor):
+            raise TypeError(f"maps[{name!r}] must be a tensor (H, W); got {type(log2_sigma).__name__}")
+        if log2_sigma.dim() != 2:
+            raise ValueError(f"maps[{name!r}] must be a tensor (H, W); got {tuple(log2_sigma.shape)}")
     ncols = min(ncols, len(maps))
     nrows = -(-len(maps) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.8, size * nrows), squeeze=False)

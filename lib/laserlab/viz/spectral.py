@@ -15,13 +15,16 @@ from ..checks import check_images, check_number, check_positive_int
 from ..perceptual.quality import psnr
 from ..spectral import MASK_KINDS, passband_fraction, spectral_mask, truncate
 from ..spectral.truncation import check_kind, check_tau
+from .layout import figure_axes
 
 #: PSNRs above this are rounding error of an identity truncation, drawn off-scale
 IDENTITY_DB = 100.0
 
 
 def _check_taus(taus) -> list[float]:
-    if isinstance(taus, str) or not isinstance(taus, Sequence | np.ndarray) or len(taus) == 0:
+    if isinstance(taus, str) or not isinstance(taus, Sequence | np.ndarray):
+        raise TypeError(f"taus must be a non-empty sequence of cutoffs in (0, 1]; got {taus!r}")
+    if len(taus) == 0:
         raise ValueError(f"taus must be a non-empty sequence of cutoffs in (0, 1]; got {taus!r}")
     taus = [float(tau) if isinstance(tau, np.floating) else tau for tau in taus]
     for i, tau in enumerate(taus):
@@ -32,15 +35,20 @@ def _check_taus(taus) -> list[float]:
 def _as_batch(images, name: str) -> torch.Tensor:
     """(3, H, W) / (B, 3, H, W) tensors or (H, W, 3) / (B, H, W, 3) arrays in [0, 1] → (B, 3, H, W)."""
     if isinstance(images, np.ndarray):
-        if images.ndim not in (3, 4) or images.shape[-1] != 3 or images.dtype.kind != "f":
-            raise ValueError(
-                f"{name} must be a float array (H, W, 3) or (B, H, W, 3) in [0, 1]; got {images.dtype} "
-                f"{images.shape}"
-            )
+        expected = f"{name} must be a float array (H, W, 3) or (B, H, W, 3) in [0, 1]"
+        if images.dtype.kind != "f":
+            raise TypeError(f"{expected}; got {images.dtype} {images.shape}")
+        if images.ndim not in (3, 4) or images.shape[-1] != 3:
+            raise ValueError(f"{expected}; got {images.dtype} {images.shape}")
         images = torch.from_numpy(np.ascontiguousarray(images)).movedim(-1, -3)
-    if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4):
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"{name} must be a tensor (3, H, W) or (B, 3, H, W) in [0, 1]; got {shape}")
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a tensor (3, H, W) or (B, 3, H, W) in [0, 1]; got {type(images).__name__}"
+        )
+    if images.dim() not in (3, 4):
+        raise ValueError(
+            f"{name} must be a tensor (3, H, W) or (B, 3, H, W) in [0, 1]; got {tuple(images.shape)}"
+        )
     batch = images.detach().cpu()
     batch = batch[None] if batch.dim() == 3 else batch
     check_images(batch, name)
@@ -61,7 +69,9 @@ def dct_masks(taus: Sequence[float], *, size: tuple[int, int] = (64, 64), kind: 
     """
     taus = _check_taus(taus)
     check_kind(kind)
-    if not isinstance(size, tuple | list) or len(size) != 2:
+    if not isinstance(size, tuple | list):
+        raise TypeError(f"size must be (height, width); got {size!r}")
+    if len(size) != 2:
         raise ValueError(f"size must be (height, width); got {size!r}")
     height, width = size
     check_positive_int(height, "size[0]")
@@ -118,15 +128,15 @@ def psnr_vs_tau(
     batch the mean of the per-image PSNRs is shown. Truncations are clamped to [0, 1] first.
     """
     taus = _check_taus(taus)
-    if isinstance(kinds, str) or not kinds:
-        raise ValueError(
-            f"kinds must be a non-empty sequence of mask kinds from {list(MASK_KINDS)}; got {kinds!r}"
-        )
+    expected = f"kinds must be a non-empty sequence of mask kinds from {list(MASK_KINDS)}; got {kinds!r}"
+    if isinstance(kinds, str) or not isinstance(kinds, Sequence):
+        raise TypeError(expected)
+    if not kinds:
+        raise ValueError(expected)
     for i, kind in enumerate(kinds):
         check_kind(kind, f"kinds[{i}]")
     batch = _as_batch(image_or_images, "image_or_images")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.4))
+    _, ax = figure_axes(ax, (5, 3.4))
     share_axis = ax.twinx()
     height, width = batch.shape[-2:]
     finite_top = -math.inf
@@ -173,7 +183,11 @@ def convergence_curves(
     and marks, on each curve, the first step at or below it, with the step in the legend — the
     "steps to reach the baseline" behind a convergence speed-up.
     """
-    if not isinstance(histories, dict) or not histories:
+    if not isinstance(histories, dict):
+        raise TypeError(
+            f"histories must be a non-empty {{label: [(step, value), ...]}}; got {type(histories).__name__}"
+        )
+    if not histories:
         raise ValueError("histories must be a non-empty {label: [(step, value), ...]}")
     curves = {}
     for label, history in histories.items():
@@ -190,8 +204,7 @@ def convergence_curves(
         check_number(target, "target")
         if log_y and target <= 0:
             raise ValueError(f"target must be positive for log_y=True; got {target!r}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, 3.4))
+    _, ax = figure_axes(ax, (5.2, 3.4))
     for label, points in curves.items():
         steps, values = zip(*points, strict=True)
         (line,) = ax.plot(steps, values, "-" if len(points) > 8 else "o-", lw=1.2, ms=3, label=label)

@@ -7,10 +7,10 @@ import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
 
-from ..checks import check_float_tensor
+from ..checks import check_choice, check_float_tensor
 from ..sparse.analysis import EMBEDDING_METHODS, Embedding, embed, mean_colors
 from ..viz.embeddings import METHOD_NAMES, codebook_embedding
-from ._png import png_bytes
+from .png import png_bytes
 
 COLORINGS = ("usage", "mean colour", "index")
 
@@ -19,12 +19,18 @@ def _check(codebook: torch.Tensor, usage: torch.Tensor | None) -> None:
     check_float_tensor(codebook, "codebook")
     if codebook.dim() != 2 or codebook.shape[0] < 3:
         raise ValueError(f"codebook must have shape (K, M) with K >= 3; got {tuple(codebook.shape)}")
-    if usage is not None and (not isinstance(usage, torch.Tensor) or usage.shape != (codebook.shape[0],)):
-        got = tuple(usage.shape) if isinstance(usage, torch.Tensor) else type(usage).__name__
-        raise ValueError(f"usage must have shape (K,) = ({codebook.shape[0]},); got {got}")
+    if usage is None:
+        return
+    if not isinstance(usage, torch.Tensor):
+        raise TypeError(
+            f"usage must be a torch.Tensor (K,) of counts or frequencies; got {type(usage).__name__}"
+        )
+    if usage.shape != (codebook.shape[0],):
+        raise ValueError(f"usage must have shape (K,) = ({codebook.shape[0]},); got {tuple(usage.shape)}")
 
 
 def _draw(codebook, embedding: Embedding, coloring: str, usage, title: str | None) -> Figure:
+    check_choice(coloring, "coloring", COLORINGS)
     if coloring == "usage":
         if usage is None:
             raise ValueError("coloring 'usage' needs usage (K,) counts or frequencies")
@@ -35,9 +41,7 @@ def _draw(codebook, embedding: Embedding, coloring: str, usage, title: str | Non
         if codebook.shape[1] % 3:
             raise ValueError("coloring 'mean colour' needs pixel-patch codewords (K, 3·p²)")
         return codebook_embedding(embedding, colors=mean_colors(codebook.detach()), title=title)
-    if coloring == "index":
-        return codebook_embedding(embedding, title=title)
-    raise ValueError(f"coloring must be one of {COLORINGS}; got {coloring!r}")
+    return codebook_embedding(embedding, title=title)
 
 
 def codebook_explorer_figure(
@@ -79,13 +83,11 @@ def codebook_explorer(
     unknown = [m for m in methods if m not in EMBEDDING_METHODS]
     if not methods or unknown:
         raise ValueError(f"methods must be a non-empty subset of {EMBEDDING_METHODS}; got {methods!r}")
-    if method not in methods:
-        raise ValueError(f"method must be one of methods {methods}; got {method!r}")
+    check_choice(method, "method", methods)
     colorings = [c for c in COLORINGS if (c != "usage" or usage is not None)]
     colorings = [c for c in colorings if (c != "mean colour" or codebook.shape[1] % 3 == 0)]
     coloring = ("usage" if usage is not None else "index") if coloring is None else coloring
-    if coloring not in colorings:
-        raise ValueError(f"coloring must be one of {colorings} for this codebook; got {coloring!r}")
+    check_choice(coloring, "coloring", colorings)
     controls = {
         "method": widgets.ToggleButtons(
             options=[(METHOD_NAMES[m], m) for m in methods], value=method, description="embedding"

@@ -3,46 +3,36 @@ Distortion's per-level maps, level weights and value change."""
 
 from __future__ import annotations
 
-import io
-
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from ..checks import check_images, check_same_shape
+from ..checks import check_choice
 from ..perceptual import sigma as sigma_maps
 from ..perceptual.wasserstein import wasserstein_distortion
+from ..perceptual.wasserstein.validation import check_image_pair
 from ..viz.sigma import wasserstein_levels
+from .png import png_bytes
 
-MODES = ("constant", "foveated")
+MODES = ("constant", "foveated")  # the sigma-map kinds (laserlab.perceptual.sigma.build) the explorer offers
 
 
 def _check_pair(image_a, image_b) -> None:
-    for name, image in (("image_a", image_a), ("image_b", image_b)):
-        if not isinstance(image, torch.Tensor) or image.dim() != 3:
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise ValueError(f"{name} must be one image (3, H, W) in [0, 1]; got {shape}")
-        check_images(image.unsqueeze(0), name)
-    check_same_shape(image_a, image_b, "image_a", "image_b")
+    if check_image_pair(image_a, image_b):
+        raise ValueError(f"image_a must be one image (3, H, W) in [0, 1]; got {tuple(image_a.shape)}")
 
 
 def _sigma(image: torch.Tensor, mode: str, log2_sigma: float, fixation, radius: float, num_levels: int):
-    size = tuple(image.shape[-2:])
-    if mode == "constant":
-        return sigma_maps.constant(
-            size, log2_sigma, num_levels=num_levels, dtype=image.dtype, device=image.device
-        )
-    if mode == "foveated":
-        return sigma_maps.foveated(
-            size,
-            fixation=fixation,
-            radius=radius,
-            num_levels=num_levels,
-            dtype=image.dtype,
-            device=image.device,
-        )
-    raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    check_choice(mode, "mode", MODES)
+    options = {"value": log2_sigma} if mode == "constant" else {"fixation": fixation, "radius": radius}
+    return sigma_maps.build(
+        mode,
+        size=tuple(image.shape[-2:]),
+        num_levels=num_levels,
+        dtype=image.dtype,
+        device=image.device,
+        **options,
+    )
 
 
 def _draw(image_a, image_b, mode, log2_sigma, fixation, radius, num_levels) -> tuple[float, Figure]:
@@ -93,8 +83,7 @@ def sigma_explorer(
     ``readout`` (HTML) and ``picture`` (Image) for scripted use.
     """
     _check_pair(image_a, image_b)
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    check_choice(mode, "mode", MODES)
     height, width = image_a.shape[-2:]
     row, column = fixation if fixation is not None else (height // 2, width // 2)
     style = {"description_width": "initial"}
@@ -134,10 +123,7 @@ def sigma_explorer(
             num_levels,
         )
         value.value = f"<b>Wasserstein Distortion</b> (pixels) = {distortion:.6g}"
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
-        plt.close(fig)
-        picture.value = buffer.getvalue()
+        picture.value = png_bytes(fig, dpi=dpi)
 
     for control in controls.values():
         control.observe(redraw, names="value")

@@ -9,26 +9,28 @@ import torch
 from matplotlib.figure import Figure
 
 from ..bottlenecks.pixels import CodedImages, sparse_code_images
-from ..checks import check_choice, check_images, check_int, check_positive_int
+from ..checks import check_choice, check_float_tensor, check_images, check_int, check_positive_int
 from ..perceptual.quality import psnr
 from ..sparse import SOLVERS
 from ..sparse.analysis import code_strength
 from ..viz.codes import code_strength_map
-from ._png import png_bytes
+from .png import png_bytes
 
 SOLVER_NAMES = {"omp": "OMP", "mp": "matching pursuit"}
 
 
 def _check(image: torch.Tensor, dictionary: torch.Tensor, patch_size: int) -> None:
-    if not isinstance(image, torch.Tensor) or image.dim() != 3:
-        got = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"image must be one image (3, H, W) in [0, 1]; got {got}")
+    check_float_tensor(image, "image")
+    if image.dim() != 3:
+        raise ValueError(f"image must be one image (3, H, W) in [0, 1]; got {tuple(image.shape)}")
     check_images(image.unsqueeze(0), "image")
     check_positive_int(patch_size, "patch_size")
     width = 3 * patch_size**2
-    if not isinstance(dictionary, torch.Tensor) or dictionary.dim() != 2 or dictionary.shape[1] != width:
-        got = tuple(dictionary.shape) if isinstance(dictionary, torch.Tensor) else type(dictionary).__name__
-        raise ValueError(f"dictionary must have shape (K, 3·p²) = (K, {width}); got {got}")
+    check_float_tensor(dictionary, "dictionary")
+    if dictionary.dim() != 2 or dictionary.shape[1] != width:
+        raise ValueError(
+            f"dictionary must have shape (K, 3·p²) = (K, {width}); got {tuple(dictionary.shape)}"
+        )
 
 
 def _code(image, dictionary, patch_size, sparsity, solver, value_bits) -> tuple[CodedImages, float]:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from laserlab.bench import threads
-from laserlab.data.resample import shuffle_region
+from laserlab.data.resample import fill_region_with_mean, shuffle_region
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +48,32 @@ def test_validation():
         shuffle_region(images, (0, 0, 9, 8))
     with pytest.raises(ValueError, match="images must have shape"):
         shuffle_region(images[0], (0, 0, 4, 4))
+
+
+def test_mean_fill_keeps_the_region_mean_and_nothing_else():
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(2, 3, 12, 10, generator=g, dtype=torch.float64)
+    box = (2, 1, 9, 7)
+    before = images.clone()
+    out = fill_region_with_mean(images, box)
+    inside = torch.zeros(12, 10, dtype=torch.bool)
+    inside[2:9, 1:7] = True
+    assert torch.equal(out[..., ~inside], images[..., ~inside])
+    for i in range(2):
+        for c in range(3):
+            region = out[i, c][inside]
+            assert torch.all(region == region[0])  # flat: no texture left
+            assert region[0].item() == pytest.approx(images[i, c][inside].mean().item(), abs=1e-15)
+    assert not torch.equal(out, images) and torch.equal(images, before)  # the input is untouched
+
+
+def test_mean_fill_validation():
+    images = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="box must be \\(top, left, bottom, right\\)"):
+        fill_region_with_mean(images, (0, 0, 9, 8))
+    with pytest.raises(TypeError, match="box must be \\(top, left, bottom, right\\) ints"):
+        fill_region_with_mean(images, (0, 0, 4.0, 4))
+    with pytest.raises(ValueError, match="images must have shape"):
+        fill_region_with_mean(images[0], (0, 0, 4, 4))
+    with pytest.raises(TypeError, match="images must have a floating-point dtype"):
+        fill_region_with_mean(images.long(), (0, 0, 4, 4))

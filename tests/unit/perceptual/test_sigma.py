@@ -66,6 +66,27 @@ def test_from_saliency_maps_one_to_fidelity_and_zero_to_realism():
         sigma.from_saliency(saliency, realism=6.0)
 
 
+def test_gaussian_saliency_is_a_bump_around_the_centre():
+    bump = sigma.gaussian_saliency((9, 13), std=2.0, dtype=torch.float64)
+    assert bump.shape == (9, 13) and bump.dtype == torch.float64
+    assert bump[4, 6].item() == 1.0 and bump.argmax().item() == 4 * 13 + 6
+    # exp(-d² / (2·std²)) at d = 2 (two pixels right of the centre) and d² = 3² + 4² (a 3-4-5 corner)
+    assert bump[4, 8].item() == pytest.approx(math.exp(-0.5), abs=1e-15)
+    assert bump[1, 2].item() == pytest.approx(math.exp(-25 / 8), abs=1e-15)
+    torch.testing.assert_close(bump, bump.flip(0).flip(1))  # symmetric about the centre
+    shifted = sigma.gaussian_saliency(16, centre=(0, 15))  # default std: 16 / 6 pixels
+    assert shifted[0, 15].item() == 1.0
+    assert shifted[15, 0].item() == pytest.approx(math.exp(-(2 * 15**2) / (2 * (16 / 6) ** 2)), rel=1e-6)
+    log2_sigma = sigma.from_saliency(bump, num_levels=4)
+    assert log2_sigma[4, 6].item() == 0.0 and log2_sigma.max().item() < 4
+    with pytest.raises(ValueError, match="std must be a finite number in \\(0, inf\\)"):
+        sigma.gaussian_saliency(8, std=0)
+    with pytest.raises(TypeError, match="centre must be a pair"):
+        sigma.gaussian_saliency(8, centre=3)
+    with pytest.raises(ValueError, match="centre must be a finite number"):
+        sigma.gaussian_saliency(8, centre=(1, math.nan))
+
+
 def test_from_boxes():
     log2_sigma = sigma.from_boxes((6, 8), [(1, 2, 3, 5), (2, 4, 10, 10)], inside=[4.0, 2.0], outside=1.0)
     expected = torch.full((6, 8), 1.0)

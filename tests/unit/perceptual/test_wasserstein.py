@@ -1,5 +1,5 @@
 """Wasserstein Distortion against the CoDeX reference fixture, a NumPy re-implementation, autograd
-through the composable primitives, and hand-computed cases (notes/wasserstein.md)."""
+through the composable primitives, and hand-computed cases (documented in laserlab.perceptual.wasserstein)."""
 
 import math
 import os
@@ -485,6 +485,10 @@ def test_validation_errors_name_the_argument():
         wasserstein_distortion(a, b, sigma, num_levels=-1)
     with pytest.raises(ValueError, match="sqrt_grad_limit must be a number > 0"):
         wasserstein_distortion(a, b, sigma, sqrt_grad_limit=0)
+    with pytest.raises(TypeError, match="sqrt_grad_limit must be a number > 0"):
+        wasserstein_distortion(a, b, sigma, sqrt_grad_limit="1e6")
+    with pytest.raises(TypeError, match="return_intermediates must be a bool"):
+        wasserstein_distortion(a, b, sigma, return_intermediates=1)
     with pytest.raises(TypeError):
         wasserstein_distortion(a, b, sigma, 5)  # options are keyword-only, as in the reference
 
@@ -598,9 +602,9 @@ def test_vgg16_features_are_codex_front_end(vgg):
 
 
 def test_vgg16_distortion_identical_images_batched_and_errors(vgg, monkeypatch):
-    from laserlab.perceptual import wasserstein
+    from laserlab.perceptual.wasserstein import vgg16
 
-    monkeypatch.setattr(wasserstein, "_cached_vgg16", lambda weights, device, dtype: vgg)
+    monkeypatch.setattr(vgg16, "_cached_vgg16", lambda weights, device, dtype: vgg)
     image = torch.rand(3, 64, 64)
     sigma = torch.full((64, 64), 3.0)
     assert vgg16_wasserstein_distortion(image, image, sigma, weights=None).item() == 0.0
@@ -621,17 +625,73 @@ def test_vgg16_distortion_identical_images_batched_and_errors(vgg, monkeypatch):
         vgg16_wasserstein_distortion(torch.rand(3, 60, 60), torch.rand(3, 60, 60), sigma, weights=None)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_precomputed_vgg16_features_give_bit_identical_distortions(vgg, monkeypatch, dtype):
+    """A reference's precomputed features stand in for the image: the same numbers as the uncached
+    function, for single images and batches, with and without gradients, under several sigma maps."""
+    import copy
+
+    from laserlab.perceptual.wasserstein import vgg16
+
+    network = copy.deepcopy(vgg).to(dtype)
+    monkeypatch.setattr(vgg16, "_cached_vgg16", lambda weights, device, dtype: network)
+    g = torch.Generator().manual_seed(11)
+    reference = torch.rand(2, 3, 48, 40, generator=g, dtype=dtype)
+    others = [torch.rand(2, 3, 48, 40, generator=g, dtype=dtype) for _ in range(2)]
+    sigmas = [torch.full((48, 40), 2.5, dtype=dtype), torch.rand(48, 40, generator=g, dtype=dtype) * 5]
+    options = {"num_scales": 2, "num_levels": 5, "weights": None}
+    batch_features = vgg16.precompute_vgg16_features(reference, num_scales=2, weights=None)
+    single_features = vgg16.precompute_vgg16_features(reference[1], num_scales=2, weights=None)
+    assert isinstance(batch_features, vgg16.VGG16Features) and len(batch_features.arrays) == 11
+    assert not any(a.requires_grad for a in batch_features.arrays)
+    for other in others:
+        for sigma in sigmas:
+            uncached = vgg16_wasserstein_distortion(reference, other, sigma, **options)
+            assert torch.equal(
+                vgg16_wasserstein_distortion(batch_features, other, sigma, **options), uncached
+            )
+            assert torch.equal(vgg16_wasserstein_distortion(other, batch_features, sigma, **options),
+                               vgg16_wasserstein_distortion(other, reference, sigma, **options))  # fmt: skip
+            single = vgg16_wasserstein_distortion(reference[1], other[1], sigma, **options)
+            assert single.dim() == 0
+            assert torch.equal(
+                vgg16_wasserstein_distortion(single_features, other[1], sigma, **options), single
+            )
+    # the gradient reaching the other image is the uncached one too
+    other = others[0].clone().requires_grad_()
+    (grad_uncached,) = torch.autograd.grad(
+        vgg16_wasserstein_distortion(reference, other, sigmas[1], **options).sum(), other
+    )
+    (grad_cached,) = torch.autograd.grad(
+        vgg16_wasserstein_distortion(batch_features, other, sigmas[1], **options).sum(), other
+    )
+    assert torch.equal(grad_cached, grad_uncached)
+    # precomputed features are only valid for the options they were computed with
+    with pytest.raises(ValueError, match="image_a was precomputed with num_scales=2, but this call asks for"):
+        vgg16_wasserstein_distortion(batch_features, other, sigmas[0], num_scales=3, weights=None)
+    with pytest.raises(ValueError, match="image_b was precomputed with weights=None"):
+        vgg16_wasserstein_distortion(other, batch_features, sigmas[0], num_scales=2)
+    with pytest.raises(ValueError, match="image_a and image_b must have the same shape"):
+        vgg16_wasserstein_distortion(single_features, other, sigmas[0], **options)
+    other_dtype = torch.float32 if dtype == torch.float64 else torch.float64
+    mismatched = vgg16.VGG16Features(
+        reference.to(other_dtype), batch_features.arrays, 2, None, batch_features.network
+    )
+    with pytest.raises(TypeError, match=f"image_a was precomputed in {dtype}"):
+        vgg16_wasserstein_distortion(
+            mismatched, other.detach().to(other_dtype), sigmas[0].to(other_dtype), **options
+        )
+
+
 def test_vgg16_random_weights_are_recorded_as_substitution():
-    from laserlab.perceptual import wasserstein
+    from laserlab.perceptual.wasserstein import vgg16
 
     usage.clear()
-    network = wasserstein._vgg16_for(None, torch.device("cpu"), torch.float32)
+    network = vgg16._vgg16_for(None, torch.device("cpu"), torch.float32)
     assert not any(p.requires_grad for p in network.parameters())
     assert [r.substituted for r in usage.records() if r.name == "vgg16 backbone"] == [True]
     usage.clear()
-    assert (
-        wasserstein._vgg16_for(None, torch.device("cpu"), torch.float32) is network
-    )  # cached, recorded again
+    assert vgg16._vgg16_for(None, torch.device("cpu"), torch.float32) is network  # cached, recorded again
     assert [r.substituted for r in usage.records() if r.name == "vgg16 backbone"] == [True]
 
 
@@ -659,9 +719,9 @@ def test_loss_module_pixels_and_vgg(vgg, monkeypatch):
     with pytest.raises(ValueError, match="max\\(log2_sigma\\) <= num_levels = 3"):
         WassersteinDistortion(sigma, num_levels=3)
 
-    from laserlab.perceptual import wasserstein
+    from laserlab.perceptual.wasserstein import loss
 
-    monkeypatch.setattr(wasserstein, "backbone", lambda *args, **kwargs: vgg)
+    monkeypatch.setattr(loss, "backbone", lambda *args, **kwargs: vgg)
     vgg_loss = WassersteinDistortion(torch.full((32, 32), 2.0), features="vgg16", weights=None, num_scales=2)
     images = torch.rand(2, 3, 32, 32)
     assert vgg_loss(images, images).tolist() == [0.0, 0.0]

@@ -38,6 +38,8 @@ def test_sigma_gallery_shares_one_scale():
         sigma_maps({})
     with pytest.raises(ValueError, match=r"maps\['x'\] must be a tensor \(H, W\)"):
         sigma_maps({"x": torch.zeros(1, 4, 4)})
+    with pytest.raises(TypeError, match=r"maps\['x'\] must be a tensor \(H, W\); got list"):
+        sigma_maps({"x": [[0.0]]})
 
 
 def test_wasserstein_levels_draws_maps_weights_and_terms():

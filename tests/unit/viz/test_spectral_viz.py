@@ -72,19 +72,20 @@ def test_dct_masks_non_square_and_kinds():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"taus": []}, "taus"),
-        ({"taus": 0.5}, "taus"),
-        ({"taus": [0.5, 0]}, r"taus\[1\]"),
-        ({"taus": [1.5]}, r"taus\[0\]"),
-        ({"taus": [0.5], "kind": "disc"}, "kind"),
-        ({"taus": [0.5], "size": (8,)}, "size"),
-        ({"taus": [0.5], "size": (8, 0)}, r"size\[1\]"),
+        ({"taus": []}, ValueError, "taus"),
+        ({"taus": 0.5}, TypeError, "taus"),
+        ({"taus": [0.5, 0]}, ValueError, r"taus\[1\]"),
+        ({"taus": [1.5]}, ValueError, r"taus\[0\]"),
+        ({"taus": [0.5], "kind": "disc"}, ValueError, "kind"),
+        ({"taus": [0.5], "size": (8,)}, ValueError, "size"),
+        ({"taus": [0.5], "size": 8}, TypeError, "size"),
+        ({"taus": [0.5], "size": (8, 0)}, ValueError, r"size\[1\]"),
     ],
 )
-def test_dct_masks_bad_input(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_dct_masks_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
         dct_masks(**kwargs)
 
 
@@ -112,19 +113,19 @@ def test_truncation_gallery_titles_carry_the_psnr(as_array):
 
 
 @pytest.mark.parametrize(
-    ("image", "match"),
+    ("image", "error", "match"),
     [
-        (torch.rand(1, 3, 8, 8).expand(2, 3, 8, 8), "one image"),
-        (torch.rand(3, 8), "image must be a tensor"),
-        (torch.rand(4, 8, 8), "3 channels"),
-        (torch.rand(3, 8, 8) * 2, r"\[0, 1\]"),
-        (np.zeros((8, 8, 3), dtype=np.uint8), "float array"),
-        (np.zeros((8, 8, 4)), "float array"),
-        ([[0.5]], "image must be a tensor"),
+        (torch.rand(1, 3, 8, 8).expand(2, 3, 8, 8), ValueError, "one image"),
+        (torch.rand(3, 8), ValueError, "image must be a tensor"),
+        (torch.rand(4, 8, 8), ValueError, "3 channels"),
+        (torch.rand(3, 8, 8) * 2, ValueError, r"\[0, 1\]"),
+        (np.zeros((8, 8, 3), dtype=np.uint8), TypeError, "float array"),
+        (np.zeros((8, 8, 4)), ValueError, "float array"),
+        ([[0.5]], TypeError, "image must be a tensor"),
     ],
 )
-def test_truncation_gallery_bad_image(image, match):
-    with pytest.raises(ValueError, match=match):
+def test_truncation_gallery_bad_image(image, error, match):
+    with pytest.raises(error, match=match):
         truncation_gallery(image, [0.5])
 
 
@@ -166,11 +167,15 @@ def test_psnr_vs_tau_averages_a_batch_and_draws_into_ax():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [({"kinds": ()}, "kinds"), ({"kinds": "radial"}, "kinds"), ({"kinds": ("radial", "x")}, r"kinds\[1\]")],
+    ("kwargs", "error", "match"),
+    [
+        ({"kinds": ()}, ValueError, "kinds"),
+        ({"kinds": "radial"}, TypeError, "kinds"),
+        ({"kinds": ("radial", "x")}, ValueError, r"kinds\[1\]"),
+    ],
 )
-def test_psnr_vs_tau_bad_kinds(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_psnr_vs_tau_bad_kinds(kwargs, error, match):
+    with pytest.raises(error, match=match):
         psnr_vs_tau(torch.rand(3, 8, 8), [0.5], **kwargs)
 
 
@@ -211,7 +216,6 @@ def test_convergence_curves_without_target_and_linear_axis():
     ("histories", "kwargs", "match"),
     [
         ({}, {}, "histories must be a non-empty"),
-        ([(0, 1.0)], {}, "histories must be a non-empty"),
         ({"a": []}, {}, r"histories\['a'\]"),
         ({"a": [(0, 1.0, 2.0)]}, {}, r"histories\['a'\]"),
         ({"a": [(0, math.nan)]}, {}, r"histories\['a'\]"),
@@ -223,3 +227,5 @@ def test_convergence_curves_without_target_and_linear_axis():
 def test_convergence_curves_bad_input(histories, kwargs, match):
     with pytest.raises(ValueError, match=match):
         convergence_curves(histories, **kwargs)
+    with pytest.raises(TypeError, match="histories must be a non-empty"):
+        convergence_curves([(0, 1.0)])

@@ -47,9 +47,11 @@ def test_static_figure_colours(codebook):
 def test_validation(codebook):
     with pytest.raises(ValueError, match="coloring must be one of"):
         codebook_explorer(codebook, coloring="usage")  # no usage given
-    with pytest.raises(ValueError, match="method must be one of methods"):
+    with pytest.raises(ValueError, match="method must be one of"):
         codebook_explorer(codebook, method="umap", methods=("pca",))
     with pytest.raises(ValueError, match=r"usage must have shape \(K,\) = \(16,\)"):
         codebook_explorer(codebook, usage=torch.ones(3))
+    with pytest.raises(TypeError, match=r"usage must be a torch\.Tensor"):
+        codebook_explorer(codebook, usage=[1] * 16)
     with pytest.raises(ValueError, match="needs usage"):
         codebook_explorer_figure(codebook, coloring="usage")

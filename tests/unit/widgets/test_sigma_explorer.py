@@ -77,6 +77,10 @@ def test_static_figure_and_validation(pair):
         sigma_explorer(pair[0][None], pair[1][None])
     with pytest.raises(ValueError, match="image_b must have values in"):
         sigma_explorer_figure(pair[0], pair[1] + 2)
+    with pytest.raises(TypeError, match=r"image_a must be a torch\.Tensor"):
+        sigma_explorer(pair[0].tolist(), pair[1])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        sigma_explorer_figure(*pair, mode="boxes")
 
 
 def test_controls_are_exposed(pair):

@@ -61,3 +61,9 @@ def test_validation(setting):
         sparsity_explorer(image, dictionary, patch_size=2, sparsity=13)
     with pytest.raises(ValueError, match="solver must be one of"):
         sparsity_explorer(image, dictionary, patch_size=2, solver="lars")
+    with pytest.raises(TypeError, match="sparsity must be an int"):
+        sparsity_explorer(image, dictionary, patch_size=2, sparsity=2.0)
+    with pytest.raises(TypeError, match=r"image must be a torch\.Tensor"):
+        sparsity_explorer(image.tolist(), dictionary, patch_size=2)
+    with pytest.raises(TypeError, match="dictionary must have a floating-point dtype"):
+        sparsity_explorer(image, dictionary.long(), patch_size=2)
