@@ -28,6 +28,19 @@ def check_finite(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be finite; it contains NaN or Inf")
 
 
+def check_tensor(x, name: str, *, shape: str, finite: bool = True) -> None:
+    """``x`` must be a float tensor with one dimension per name in ``shape`` (e.g. ``"(B, C, H, W)"``),
+    none of them zero-sized, and (with ``finite``) no NaN or Inf."""
+    check_float_tensor(x, name)
+    names = [part.strip() for part in shape.strip("()").split(",")]
+    if x.ndim != len(names):
+        raise ValueError(f"{name} must have shape {shape}; got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty: every dimension of {shape} >= 1; got {tuple(x.shape)}")
+    if finite:
+        check_finite(x, name)
+
+
 def check_images(
     x, name: str = "images", *, channels: int | None = 3, value_range: tuple[float, float] | None = (0.0, 1.0)
 ) -> None:

@@ -94,3 +94,22 @@ def test_check_choice_lists_the_allowed_values():
         check_choice("lasso", "solver", ("omp", "mp"))
     with pytest.raises(ValueError, match="got True"):
         check_choice(True, "flag", (1, 0))
+
+
+def test_check_tensor_names_the_expected_shape_and_rejects_empty_or_non_finite():
+    from laserlab.checks import check_tensor
+
+    check_tensor(torch.zeros(2, 3), "x", shape="(N, M)")
+    with pytest.raises(TypeError, match=r"x must be a torch\.Tensor"):
+        check_tensor([[0.0]], "x", shape="(N, M)")
+    with pytest.raises(TypeError, match="floating-point"):
+        check_tensor(torch.zeros(2, 3, dtype=torch.long), "x", shape="(N, M)")
+    with pytest.raises(ValueError, match=r"x must have shape \(N, M\); got \(6,\)"):
+        check_tensor(torch.zeros(6), "x", shape="(N, M)")
+    with pytest.raises(
+        ValueError, match=r"x must not be empty: every dimension of \(N, M\) >= 1; got \(0, 3\)"
+    ):
+        check_tensor(torch.zeros(0, 3), "x", shape="(N, M)")
+    with pytest.raises(ValueError, match="x must be finite"):
+        check_tensor(torch.tensor([[float("nan")]]), "x", shape="(N, M)")
+    check_tensor(torch.tensor([[float("nan")]]), "x", shape="(N, M)", finite=False)

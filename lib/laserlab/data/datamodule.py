@@ -2,8 +2,10 @@
 validation and test loaders on ``split="test"``.
 
 The training order is a function of (seed, epoch) only (:class:`EpochShuffle`), and the train loader is
-*resumable*: its ``state_dict`` (the epoch count) goes into Lightning checkpoints, so a run resumed from
-an end-of-epoch checkpoint sees exactly the batches the uninterrupted run saw. Lightning's own
+*resumable*: its ``state_dict`` (the epoch count and the batches training has consumed of the current
+epoch) goes into Lightning checkpoints, so a run resumed from a checkpoint — written at an epoch's end, or
+mid-epoch because ``max_steps`` was reached and the run is now continued to more steps — sees exactly the
+batches the uninterrupted run saw. Lightning's own
 ``set_epoch`` bookkeeping is not used: after a restart from a checkpoint written in
 ``on_train_epoch_end`` it hands the sampler the finished epoch's number again. Under DDP each rank takes
 its own disjoint share of every epoch (the trainer must use ``use_distributed_sampler=False``, as
@@ -12,6 +14,8 @@ its own seeded generator, so creating one draws nothing from torch's global rand
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -26,7 +30,9 @@ class EpochShuffle(Sampler[int]):
     The permutation is cut to a multiple of ``num_replicas`` and rank ``rank`` takes every
     ``num_replicas``-th index from position ``rank``, so ranks see disjoint, equally long shares.
     ``epoch`` counts the iterations started (Lightning stops fetching after ``len(loader)`` batches, so
-    the end of an iteration is never seen).
+    the end of an iteration is never seen). ``skip`` items are left out of the start of the next
+    iteration only (the part of an epoch a resumed run has already trained on); ``len`` stays the full
+    share, so the trainer keeps counting the epoch's batches as the uninterrupted run did.
     """
 
     def __init__(self, size: int, *, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
@@ -34,6 +40,7 @@ class EpochShuffle(Sampler[int]):
             raise ValueError(f"rank must be in [0, num_replicas) = [0, {num_replicas}); got {rank}")
         self.size, self.seed, self.num_replicas, self.rank = size, seed, num_replicas, rank
         self.epoch = 0
+        self.skip = 0
 
     def __len__(self) -> int:
         return self.size // self.num_replicas
@@ -42,18 +49,32 @@ class EpochShuffle(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator)[: len(self) * self.num_replicas]
         self.epoch += 1
-        return iter(order[self.rank :: self.num_replicas].tolist())
+        skip, self.skip = self.skip, 0
+        return iter(order[self.rank :: self.num_replicas][skip:].tolist())
 
 
 class ResumableLoader(DataLoader):
-    """A DataLoader over an :class:`EpochShuffle` whose ``state_dict`` is the sampler's epoch (Lightning
-    saves it in checkpoints and restores it on resume)."""
+    """A DataLoader over an :class:`EpochShuffle` whose ``state_dict`` Lightning saves in checkpoints and
+    restores on resume: the sampler's epoch and the batches of the current epoch training has consumed.
+
+    ``batches_done`` reports those consumed batches (the trainer's count; the loader itself cannot tell,
+    since Lightning fetches one batch ahead). A checkpoint written when ``max_steps`` stopped training
+    mid-epoch thus resumes inside that epoch: the same permutation, minus the batches already trained on.
+    """
+
+    def __init__(self, *args, batches_done: Callable[[], int] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches_done = batches_done
 
     def state_dict(self) -> dict:
-        return {"epoch": self.sampler.epoch}
+        done = self.batches_done() if self.batches_done is not None else 0
+        return {"epoch": self.sampler.epoch, "batches_done": done if done < len(self) else 0}
 
     def load_state_dict(self, state: dict) -> None:
-        self.sampler.epoch = int(state["epoch"])
+        done = int(state.get("batches_done", 0))
+        # a partly trained epoch is replayed from its own permutation, without its first `done` batches
+        self.sampler.epoch = int(state["epoch"]) - (1 if done else 0)
+        self.sampler.skip = done * self.batch_size
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -91,7 +112,12 @@ class ImageDataModule(L.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
             drop_last=len(sampler) >= self.batch_size,
+            batches_done=self._batches_done if trainer is not None else None,
         )
+
+    def _batches_done(self) -> int:
+        """Training batches completed in the current epoch (Lightning's count; it fetches one ahead)."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..checks import check_float_tensor
+from ..checks import check_tensor
 
 
 @functools.lru_cache(maxsize=64)
@@ -37,16 +37,10 @@ def dct_matrix(
     return _dct_matrix_cached(size, dtype, torch.device(device))
 
 
-def _check_4d(x: torch.Tensor, name: str) -> None:
-    check_float_tensor(x, name)
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D (B, C, H, W); got shape {tuple(x.shape)}")
-
-
 def dct_2d(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal 2-D DCT-II of each channel: x (B, C, H, W) → spectrum (B, C, H, W); index (u, v) = (row
     frequency, column frequency), DC at (0, 0). Differentiable."""
-    _check_4d(x, "x")
+    check_tensor(x, "x", shape="(B, C, H, W)")
     rows = dct_matrix(x.shape[-2], dtype=x.dtype, device=x.device)
     cols = dct_matrix(x.shape[-1], dtype=x.dtype, device=x.device)
     return rows @ x @ cols.T
@@ -54,7 +48,7 @@ def dct_2d(x: torch.Tensor) -> torch.Tensor:
 
 def idct_2d(spectrum: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`dct_2d` (orthonormal DCT-III): spectrum (B, C, H, W) → image (B, C, H, W)."""
-    _check_4d(spectrum, "spectrum")
+    check_tensor(spectrum, "spectrum", shape="(B, C, H, W)")
     rows = dct_matrix(spectrum.shape[-2], dtype=spectrum.dtype, device=spectrum.device)
     cols = dct_matrix(spectrum.shape[-1], dtype=spectrum.dtype, device=spectrum.device)
     return rows.T @ spectrum @ cols

@@ -22,13 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_float_tensor, check_number, check_positive_int
-
-
-def _check_4d(x, name: str) -> None:
-    check_float_tensor(x, name)
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D (B, C, H, W); got shape {tuple(x.shape)}")
+from ..checks import check_number, check_positive_int, check_tensor
 
 
 def haar_dwt(x: torch.Tensor) -> torch.Tensor:
@@ -37,7 +31,7 @@ def haar_dwt(x: torch.Tensor) -> torch.Tensor:
     Channel ``4c + k`` holds sub-band k of input channel c: k = 0 LL (average), 1 horizontal detail
     (columns differ), 2 vertical detail (rows differ), 3 diagonal. Energy-preserving; differentiable.
     """
-    _check_4d(x, "x")
+    check_tensor(x, "x", shape="(B, C, H, W)")
     height, width = x.shape[-2:]
     if height % 2 or width % 2:
         raise ValueError(f"x must have even height and width for a Haar DWT; got {height}×{width}")
@@ -49,7 +43,7 @@ def haar_dwt(x: torch.Tensor) -> torch.Tensor:
 
 def haar_idwt(bands: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`haar_dwt`: (B, 4C, h, w) → (B, C, 2h, 2w), exact to rounding."""
-    _check_4d(bands, "bands")
+    check_tensor(bands, "bands", shape="(B, 4C, h, w)")
     batch, channels, height, width = bands.shape
     if channels % 4:
         raise ValueError(f"bands must have 4C channels (four sub-bands per channel); got {channels}")
@@ -98,7 +92,7 @@ def check_latent_pyramid(latents: Sequence[torch.Tensor], *, channels: Sequence[
             f"latents must be a list of {len(channels)} tensors (fine to coarse); got {len(latents)}"
         )
     for level, z in enumerate(latents):
-        _check_4d(z, f"latents[{level}]")
+        check_tensor(z, f"latents[{level}]", shape="(B, C, H, W)")
         if channels is not None and z.shape[1] != channels[level]:
             raise ValueError(f"latents[{level}] must have {channels[level]} channels; got {tuple(z.shape)}")
     for level, (fine, coarse) in enumerate(pairwise(latents)):

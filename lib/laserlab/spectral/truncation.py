@@ -23,7 +23,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from ..checks import check_float_tensor, check_nonnegative_int, check_number, check_positive_int
+from ..checks import check_nonnegative_int, check_number, check_positive_int, check_tensor
 from .dct import dct_2d, idct_2d
 
 #: mask kinds: the paper's soft radial ramp, its hard radial cut, the square cut of public code, and a
@@ -90,9 +90,7 @@ def truncate(images: torch.Tensor, tau: float, *, kind: str = "radial") -> torch
 
     Returns (B, C, H, W), same dtype; not clamped (ringing may leave [0, 1] slightly). Differentiable.
     """
-    check_float_tensor(images, "images")
-    if images.ndim != 4:
-        raise ValueError(f"images must be 4-D (B, C, H, W); got shape {tuple(images.shape)}")
+    check_tensor(images, "images", shape="(B, C, H, W)")
     mask = spectral_mask(*images.shape[-2:], tau, kind=kind, dtype=images.dtype, device=images.device)
     return idct_2d(dct_2d(images) * mask)
 

@@ -25,6 +25,7 @@ rank holds the same weights, codebooks and dictionaries.
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,28 @@ def steps_to_reach(history: Sequence[tuple[int, float]], target: float) -> int |
         if value <= target:
             return int(step)
     return None
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """Raise a ``ValueError`` naming ``path`` and how to start afresh when the checkpoint cannot be read
+    (truncated, corrupt, not a checkpoint), instead of a bare torch or pickle error from deep inside
+    Lightning. Reads the file once to verify the CRC32 of every entry of torch's zip format (a flipped
+    bit in the weights would otherwise load silently), then its structure."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+        if damaged is not None:
+            raise ValueError(f"entry {damaged!r} fails its CRC32 check")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+            raise ValueError("it holds no Lightning checkpoint (no 'state_dict')")
+    except Exception as error:  # torch, zip and pickle raise many types for a damaged file
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: the checkpoint is truncated or corrupt ({error}). To start "
+            "afresh, delete the file (and the other .ckpt files in that folder), use another output_dir, "
+            "or set resume: false"
+        ) from error
 
 
 def _deterministic(config: TrainConfig) -> bool | str:
@@ -170,7 +193,10 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
         accumulate_grad_batches=t.accumulate_grad_batches,
         default_root_dir=output,
     )
-    resume = config.resume and (output / "checkpoints" / "last.ckpt").is_file()
+    last = output / "checkpoints" / "last.ckpt"
+    resume = config.resume and last.is_file()
+    if resume:
+        check_checkpoint(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path="last" if resume else None)
     results = trainer.validate(module, datamodule=datamodule, verbose=False)
     metrics = {

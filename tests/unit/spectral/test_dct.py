@@ -41,7 +41,7 @@ def test_dc_coefficient_is_scaled_mean():
 @pytest.mark.parametrize(
     ("bad", "error", "match"),
     [
-        (torch.zeros(3, 8, 8), ValueError, "4-D"),
+        (torch.zeros(3, 8, 8), ValueError, r"must have shape \(B, C, H, W\)"),
         (torch.zeros(1, 1, 8, 8, dtype=torch.long), TypeError, "x"),
     ],
 )

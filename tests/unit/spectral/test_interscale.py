@@ -130,11 +130,11 @@ def test_dwt_wants_even_sizes(shape):
 
 
 def test_dwt_and_idwt_bad_input():
-    with pytest.raises(ValueError, match=r"x must be 4-D"):
+    with pytest.raises(ValueError, match=r"x must have shape \(B, C, H, W\)"):
         haar_dwt(torch.zeros(4, 8, 8))
     with pytest.raises(TypeError, match="x"):
         haar_dwt(torch.zeros(1, 1, 8, 8, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"bands must be 4-D"):
+    with pytest.raises(ValueError, match=r"bands must have shape \(B, 4C, h, w\)"):
         haar_idwt(torch.zeros(4, 4, 4))
     with pytest.raises(ValueError, match="bands must have 4C channels"):
         haar_idwt(torch.zeros(1, 6, 4, 4))
@@ -299,7 +299,7 @@ def test_delta_zero_is_allowed():
         ([(1, 3, 7, 7), (1, 5, 3, 3)], r"latents\[1\] must be latents\[0\] at half"),
         ([(1, 3, 8, 8), (1, 5, 4, 8)], r"latents\[1\] must be latents\[0\] at half"),
         ([(1, 3, 8, 8), (2, 5, 4, 4)], r"latents\[1\].*same batch"),
-        ([(3, 8, 8), (1, 5, 4, 4)], r"latents\[0\] must be 4-D"),
+        ([(3, 8, 8), (1, 5, 4, 4)], r"latents\[0\] must have shape \(B, C, H, W\)"),
     ],
 )
 def test_bad_latents(shapes, match):
@@ -347,3 +347,19 @@ def test_cross_scale_redundancy_rejects_bad_pyramids():
 def test_normalize_must_be_a_bool():
     with pytest.raises(TypeError, match="normalize must be True or False"):
         CrossScalePenalty([4, 2], normalize="no")
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 0, 0), (0, 2, 4, 4), (1, 0, 4, 4)])
+def test_dwt_rejects_zero_size_inputs(shape):
+    with pytest.raises(ValueError, match=r"x must not be empty"):
+        haar_dwt(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_dwt_rejects_non_finite_inputs(bad):
+    x = torch.zeros(1, 2, 4, 4)
+    x[0, 1, 2, 3] = bad
+    with pytest.raises(ValueError, match="x must be finite"):
+        haar_dwt(x)
+    with pytest.raises(ValueError, match="bands must be finite"):
+        haar_idwt(torch.cat([x, x], 1))

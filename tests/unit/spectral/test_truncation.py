@@ -356,7 +356,7 @@ def test_bad_mask_arguments():
 
 @pytest.mark.parametrize("shape", [(8, 8), (3, 8, 8), (1, 1, 1, 8, 8)])
 def test_truncate_wants_4d(shape):
-    with pytest.raises(ValueError, match=r"images must be 4-D"):
+    with pytest.raises(ValueError, match=r"images must have shape \(B, C, H, W\)"):
         truncate(torch.rand(shape), 0.5)
 
 
@@ -367,3 +367,16 @@ def test_truncate_wants_floats():
         truncate(torch.zeros(1, 3, 8, 8, dtype=torch.long), 0.5)
     with pytest.raises(TypeError, match="images"):
         truncate(np.zeros((1, 3, 8, 8)), 0.5)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_truncate_rejects_non_finite_images(bad):
+    images = torch.rand(2, 3, 8, 8)
+    images[1, 2, 5, 0] = bad
+    with pytest.raises(ValueError, match="images must be finite"):
+        truncate(images, 0.5)
+
+
+def test_truncate_rejects_empty_images():
+    with pytest.raises(ValueError, match="images must not be empty"):
+        truncate(torch.rand(0, 3, 8, 8), 0.5)

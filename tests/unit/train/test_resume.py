@@ -97,3 +97,72 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path, config):
         assert any(key.startswith("objective.") for key in a)  # the phase-2 predictors were compared too
         taus = [tau for _, tau in history_b["train/spectral_tau"]]
         assert taus[:5] == pytest.approx([0.1, 0.28, 0.46, 0.64, 0.82]) and all(t != t for t in taus[5:])
+
+
+# A DL-VAE whose dictionary learns by the online rule (non-gradient state: dictionary, A and B buffers).
+DICTIONARY = {
+    **CONFIG,
+    "model": {
+        **CONFIG["model"],
+        "bottleneck": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update": "online"},
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "first", "total"),
+    [(CONFIG, 7, 11), (DICTIONARY, 8, 13)],
+    ids=["vq-stop-7-of-11", "dictionary-stop-8-of-13"],
+)
+def test_continuing_a_finished_run_equals_an_uninterrupted_run(tmp_path, config, first, total):
+    """A run that finished at ``first`` steps (mid-epoch: 3 steps per epoch), continued in the same folder
+    to ``total`` steps, ends bit-identical to a run that trained ``total`` steps in one go."""
+
+    def with_steps(steps: int, folder: str) -> dict:
+        return {
+            **config,
+            "output_dir": str(tmp_path / folder),
+            "trainer": {**config["trainer"], "max_steps": steps},
+        }
+
+    whole = run(with_steps(total, "whole"), tmp_path, "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    short = run(with_steps(first, "continued"), tmp_path, "short")
+    assert short.returncode == 0, short.stderr[-3000:]
+    continued = run(with_steps(total, "continued"), tmp_path, "continued")
+    assert continued.returncode == 0, continued.stderr[-3000:]
+
+    a = torch.load(tmp_path / "whole" / "state-rank0.pt")
+    b = torch.load(tmp_path / "continued" / "state-rank0.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    metrics_a = json.loads((tmp_path / "whole" / "metrics-rank0.json").read_text())
+    metrics_b = json.loads((tmp_path / "continued" / "metrics-rank0.json").read_text())
+    assert metrics_a["step"] == total and metrics_a == metrics_b
+    history_a = read_history(tmp_path / "whole" / "logs")
+    history_b = read_history(tmp_path / "continued" / "logs")
+    assert history_a["train/loss_step"] == history_b["train/loss_step"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],
+        lambda data: b"",
+        lambda data: data[:-4000] + bytes([data[-4000] ^ 1]) + data[-3999:],  # one bit in the weights
+    ],
+    ids=["truncated", "empty", "bit-flip"],
+)
+def test_a_damaged_last_checkpoint_is_a_clear_error(tmp_path, damage):
+    from laserlab.train import fit
+
+    config = {**CONFIG, "output_dir": str(tmp_path / "run"), "trainer": {**CONFIG["trainer"], "max_steps": 1}}
+    fit(config)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last.write_bytes(damage(last.read_bytes()))
+    with pytest.raises(
+        ValueError, match=r"cannot resume from '.*last\.ckpt'.*truncated or corrupt.*resume: false"
+    ):
+        fit(config)
