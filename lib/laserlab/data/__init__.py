@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .base import ImageDataset
 from .datasets import DatasetUnavailableError, ImageFolder, torchvision_dataset
+from .images import UnreadableImageError, image_from_pil, read_image, resize_center_crop
 from .samples import SOURCES, SampleCrops, load_source, source_names
 
 
@@ -50,7 +51,8 @@ def dataset(
 
     ``image_size`` is the side of the square items (``None``: native sizes where the set allows it);
     ``seed`` fixes any random choice (sample crop positions); ``options`` go to the dataset
-    (``samples``: ``crops_per_image``, ``short_side``; ``folder``: ``root``, ``test_fraction``).
+    (``samples``: ``crops_per_image``, ``short_side``; ``folder``: ``root``, ``test_fraction``,
+    ``background``, ``on_error``).
     """
     if name not in DATASETS:
         raise ValueError(f"dataset name must be one of {sorted(DATASETS)}; got {name!r}")
@@ -72,7 +74,11 @@ __all__ = [
     "ImageDataset",
     "ImageFolder",
     "SampleCrops",
+    "UnreadableImageError",
     "dataset",
+    "image_from_pil",
     "load_source",
+    "read_image",
+    "resize_center_crop",
     "source_names",
 ]
