@@ -6,7 +6,6 @@ network the download fails fast, and :class:`DatasetUnavailableError` says where
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 import zlib
@@ -51,16 +50,17 @@ def _walk(directory: str, prefix: str, suffixes: tuple[str, ...]):
 
 
 class FileList(Sequence[Path]):
-    """Paths under ``root`` held as one string and an offset table: no Python object per file, so memory
-    is a few bytes per file and DataLoader workers share it without copy-on-write growth."""
+    """Paths under ``root`` held as one byte string (file-system encoding) and an offset table: no Python
+    object per file, so memory is a few bytes per file and DataLoader workers share it without
+    copy-on-write growth."""
 
     def __init__(self, root: Path, relative: Iterable[str]) -> None:
-        text, offsets, position = io.StringIO(), array("q", [0]), 0
+        blob, offsets = bytearray(), array("q", [0])
         for name in relative:
-            position += text.write(name)
-            offsets.append(position)
+            blob += os.fsencode(name)
+            offsets.append(len(blob))
         self.root = root
-        self._text = text.getvalue()
+        self._blob = bytes(blob)
         self._offsets = np.frombuffer(offsets, dtype=np.int64)
 
     def __len__(self) -> int:
@@ -71,7 +71,7 @@ class FileList(Sequence[Path]):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} files")
         index %= len(self)
-        return self._text[self._offsets[index] : self._offsets[index + 1]]
+        return os.fsdecode(self._blob[self._offsets[index] : self._offsets[index + 1]])
 
     def __getitem__(self, index):
         if isinstance(index, slice):

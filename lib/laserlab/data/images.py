@@ -41,6 +41,7 @@ A file that cannot be read this way — not an image, truncated, signed or 32-bi
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import zlib
@@ -127,9 +128,9 @@ def image_from_pil(image: Image.Image, *, background: float = DEFAULT_BACKGROUND
     source = getattr(image, "filename", "") or f"<in-memory {image.mode} image>"
     rawmode = _rawmode(image)
     try:
-        if rawmode is not None and _drops_low_bits(image.mode, rawmode):
+        if _truncated_by_pillow(image, rawmode):
             raise _Unsupported(
-                f"its {rawmode} samples would be reduced to 8 bits by Pillow; use read_image(path)"
+                f"its 16-bit samples ({rawmode}) would be reduced to 8 bits by Pillow; use read_image(path)"
             )
         samples = _decode_pil(image, rawmode=rawmode)
     except _Unsupported as error:
@@ -180,10 +181,10 @@ def _decode_file(path: Path) -> tuple[_Samples, int]:
             values = _decode_with_rawmode(image, "RGBA")
             samples = _Samples(values.astype(np.float32) / 255, premultiplied=True)
         else:
-            if rawmode is not None and _drops_low_bits(image.mode, rawmode):
+            if _truncated_by_pillow(image, rawmode):
                 raise _Unsupported(
-                    f"{image.format} file with {rawmode} samples: Pillow would reduce them to 8 bits and "
-                    "there is no exact reader for this format here"
+                    f"{image.format} file with 16-bit samples ({image.tile[0].codec_name} {rawmode}): "
+                    "Pillow would reduce them to 8 bits and there is no exact reader for this format here"
                 )
             image.load()
             samples = _decode_pil(image, rawmode=rawmode)
@@ -207,8 +208,35 @@ def _rawmode(image: Image.Image) -> str | None:
     return None
 
 
+def _truncated_by_pillow(image: Image.Image, rawmode: str | None) -> bool:
+    """Whether Pillow's pending decode keeps only the high bits of deeper-than-8-bit samples."""
+    tiles = getattr(image, "tile", None)  # only images opened from a file have decoder tiles
+    if tiles and tiles[0].codec_name == "SGI16":  # 16-bit SGI: rawmode "RGB", decoder truncates
+        return image.mode in _EIGHT_BIT_MODES
+    return rawmode is not None and _drops_low_bits(image.mode, rawmode)
+
+
 def _drops_low_bits(mode: str, rawmode: str) -> bool:
-    return ";16" in rawmode and mode in _EIGHT_BIT_MODES
+    """Whether Pillow unpacks samples stored with more than 8 bits ("RGB;16B") into an 8-bit mode."""
+    if mode not in _EIGHT_BIT_MODES or ";" not in rawmode:
+        return False
+    bits = _stored_bits_per_sample(mode, rawmode)
+    return bits is not None and bits > 8
+
+
+@functools.cache
+def _stored_bits_per_sample(mode: str, rawmode: str) -> float | None:
+    """Bits per sample of ``rawmode``: the bytes one pixel needs (the smallest buffer Pillow unpacks)
+    over its samples ("RGB;16" is 5-6-5 in 2 bytes, "RGB;16B" three 16-bit samples in 6); ``None`` for
+    a rawmode that is not a raw unpacker of ``mode``."""
+    samples = len(rawmode.split(";")[0].replace("Cb", "B").replace("Cr", "R"))
+    for size in range(1, 17):
+        try:
+            Image.frombytes(mode, (1, 1), bytes(size), "raw", rawmode)
+        except ValueError:
+            continue
+        return 8 * size / samples
+    return None
 
 
 def _decode_with_rawmode(image: Image.Image, rawmode: str) -> np.ndarray:

@@ -412,6 +412,23 @@ def test_unreadable_files_name_the_file_and_the_reason(tmp_path):
         assert isinstance(info.value, ValueError) and info.value.reason
 
 
+def test_16bit_formats_without_an_exact_reader_are_refused_not_truncated(tmp_path):
+    planes = np.array([[[32768, 1]], [[2, 3]], [[4, 5]]], np.uint16)  # (Z, H, W)
+    header = struct.pack(">hbbHHHHii4s80si404s", 474, 0, 2, 3, 2, 1, 3, 0, 65535, b"", b"", 0, b"")
+    path = tmp_path / "deep.sgi"  # verbatim 16-bit SGI: Pillow opens it as 8-bit RGB
+    path.write_bytes(header + planes.astype(">u2").tobytes())
+    with pytest.raises(UnreadableImageError, match="16-bit samples"):
+        read_image(path)
+
+
+def test_16_bits_per_pixel_bmp_is_not_mistaken_for_16_bits_per_sample(tmp_path):
+    data = struct.pack("<HH", 0x7FFF, 0x001F)  # 5-5-5: white, blue
+    info = struct.pack("<IiiHHIIiiII", 40, 2, 1, 1, 16, 0, len(data), 2835, 2835, 0, 0)
+    path = tmp_path / "rgb555.bmp"
+    path.write_bytes(b"BM" + struct.pack("<IHHI", 54 + len(data), 0, 0, 54) + info + data)
+    assert torch.equal(read_image(path), _rgb(np.array([[[1.0, 1, 1], [0, 0, 1]]])))
+
+
 def test_pillow_image_with_truncating_rawmode_is_refused(tmp_path):
     path = tmp_path / "rgb16.png"
     path.write_bytes(png16(U16[..., :3]))
