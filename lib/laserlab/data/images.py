@@ -31,8 +31,10 @@ file's own bit depth) is composited on ``background``, a grey level in [0, 1], d
 out = α·colour + (1 − α)·background. The EXIF orientation tag (JPEG, PNG, WebP, TIFF) is applied, so the
 tensor is upright as a viewer shows it (a value outside 1–8 is ignored, as Pillow does). Multi-frame
 files (GIF, multi-page TIFF) give their first frame. Colour profiles (ICC) are not applied: stored RGB
-values are taken as sRGB. Deeper-than-8-bit JPEG 2000
-RGB and AVIF are decoded to 8 bits by Pillow (correctly scaled, 8-bit precision).
+values are taken as sRGB. Deeper-than-8-bit JPEG 2000 RGB and AVIF are decoded to 8 bits by Pillow
+(correctly scaled, 8-bit precision). ``tifffile`` decodes uncompressed, Deflate and LZMA TIFFs itself;
+a deep TIFF compressed with LZW, PackBits or JPEG also needs the ``imagecodecs`` package (without it,
+the reason says so).
 
 A file that cannot be read this way — not an image, truncated, signed or 32-bit integers, floats outside
 [0, 1], 16-bit samples in a format with no exact reader here — raises :class:`UnreadableImageError`
@@ -69,7 +71,7 @@ _DECODE_ERRORS = (
     Image.DecompressionBombError,
 )
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-# Pillow modes with 8-bit samples, and 16-bit PNG rawmodes whose low byte Pillow drops
+# Pillow modes with 8-bit samples; 16-bit PNG rawmodes (high byte) → the rawmode that keeps the low byte
 _EIGHT_BIT_MODES = ("L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 _PNG_LOW_BYTE = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
 
@@ -142,7 +144,8 @@ def image_from_pil(image: Image.Image, *, background: float = DEFAULT_BACKGROUND
 
 def resize_center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize ``image`` (3, H, W) so its shorter side is ``size`` (bicubic, antialiased, in float, clamped to
-    [0, 1]) and cut the central ``size`` × ``size`` square; an image already that size is returned as is."""
+    [0, 1]) and cut the central ``size`` × ``size`` square; an image whose shorter side is already
+    ``size`` is only cropped."""
     check_float_tensor(image, "image")
     check_positive_int(size, "size")
     if image.dim() != 3:
@@ -175,7 +178,7 @@ def _decode_file(path: Path) -> tuple[_Samples, int]:
             return _read_tiff(path)
         if image.format == "PNG" and rawmode in (*_PNG_LOW_BYTE, "LA;16B"):
             samples = _read_deep_png(path, image, rawmode)
-        elif image.tile and image.tile[0].codec_name in ("ppm", "ppm_plain") and _pnm_maxval(image) != 255:
+        elif _is_pnm_with_maxval(image):
             samples = _read_pnm(path, image)
         elif rawmode == "RGBa":  # premultiplied TIFF: Pillow would un-premultiply in 8 bits (lossy)
             values = _decode_with_rawmode(image, "RGBA")
@@ -183,7 +186,7 @@ def _decode_file(path: Path) -> tuple[_Samples, int]:
         else:
             if _truncated_by_pillow(image, rawmode):
                 raise _Unsupported(
-                    f"{image.format} file with 16-bit samples ({image.tile[0].codec_name} {rawmode}): "
+                    f"{image.format} file with 16-bit samples (rawmode {rawmode}): "
                     "Pillow would reduce them to 8 bits and there is no exact reader for this format here"
                 )
             image.load()
@@ -271,7 +274,15 @@ def _read_deep_png(path: Path, image: Image.Image, rawmode: str) -> _Samples:
     return _Samples(values.astype(np.float32) / 65535)
 
 
+def _is_pnm_with_maxval(image: Image.Image) -> bool:
+    """A PGM/PPM whose maxval is not 255 (Pillow would round its samples to 8 or 16 bits)."""
+    if not image.tile or image.tile[0].codec_name not in ("ppm", "ppm_plain"):
+        return False
+    return _pnm_maxval(image) not in (None, 255)
+
+
 def _pnm_maxval(image: Image.Image) -> int | None:
+    """PGM/PPM maxval from the decoder arguments (``None`` for bitmaps, which have none)."""
     args = image.tile[0].args
     return args[1] if isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], int) else None
 
@@ -280,7 +291,7 @@ def _read_pnm(path: Path, image: Image.Image) -> _Samples:
     """PGM/PPM with a maxval other than 255: the raw samples divided by maxval (Pillow would round them)."""
     tile = image.tile[0]
     maxval = _pnm_maxval(image)
-    if maxval is None or not 0 < maxval <= 65535:
+    if not 0 < maxval <= 65535:
         raise _Unsupported(f"PGM/PPM maxval must be in [1, 65535]; got {maxval}")
     channels = 3 if image.mode == "RGB" else 1
     width, height = image.size

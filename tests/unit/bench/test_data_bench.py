@@ -1,6 +1,9 @@
+import pytest
+
 from laserlab.bench import data as bench
 
 
+@pytest.mark.slow  # three fresh Python processes, each importing torch
 def test_data_bench_prints_every_row(capsys, tmp_path):
     argv = ["--files", "40", "--baseline-files", "10", "--per-folder", "16", "--sample", "5", "--rounds", "1"]
     assert bench.main([*argv, "--dir", str(tmp_path)]) == 0

@@ -175,6 +175,13 @@ def test_pgm_ppm_are_divided_by_their_maxval(tmp_path, header, data, expected):
     assert torch.equal(read_image(path), _rgb(expected.astype(np.float64)))
 
 
+@pytest.mark.parametrize("data", [b"P1 3 1\n0 1 0\n", b"P4 3 1\n" + bytes([0b01000000])])
+def test_pbm_bitmaps_are_black_where_set(tmp_path, data):
+    path = tmp_path / "bits.pbm"
+    path.write_bytes(data)
+    assert torch.equal(read_image(path), _rgb(np.array([[1.0, 0.0, 1.0]])))
+
+
 def test_pgm_sample_above_maxval_is_unreadable(tmp_path):
     path = tmp_path / "bad.pgm"
     path.write_bytes(b"P2 2 1 100\n50 200\n")
