@@ -171,6 +171,8 @@ def _decode_file(path: Path) -> tuple[_Samples, int]:
     except UnidentifiedImageError:
         if _is_tiff(path):  # e.g. float RGB TIFF, which Pillow does not open
             return _read_tiff(path)
+        if path.stat().st_size == 0:
+            raise _Unsupported("empty file (0 bytes)") from None
         raise
     with image:
         rawmode = _rawmode(image)

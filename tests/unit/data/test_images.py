@@ -417,6 +417,8 @@ def test_unreadable_files_name_the_file_and_the_reason(tmp_path):
         with pytest.raises(UnreadableImageError, match=name) as info:
             read_image(tmp_path / name)
         assert isinstance(info.value, ValueError) and info.value.reason
+    with pytest.raises(UnreadableImageError, match=r"empty file \(0 bytes\)"):
+        read_image(tmp_path / "empty.png")
 
 
 def test_16bit_formats_without_an_exact_reader_are_refused_not_truncated(tmp_path):
