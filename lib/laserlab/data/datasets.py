@@ -85,7 +85,7 @@ class ImageFolder(ImageDataset):
     Split: if ``root`` has ``train/`` and ``test/`` subfolders they are the splits; otherwise files are
     assigned to test by a hash of their relative path (``test_fraction`` of them, stable when files are
     added), or ``split="all"`` takes everything. Construction only lists the folder (``os.scandir``; no
-    file is opened), so it takes seconds for 100,000 files and holds a few bytes per path (``files``).
+    file is opened), so 100,000 files take well under a second and a few bytes per path (``files``).
 
     Items are read by :func:`laserlab.data.read_image` — every Pillow mode and bit depth scaled exactly
     to [0, 1], transparency composited on ``background`` (grey level, default 1.0 white), EXIF
