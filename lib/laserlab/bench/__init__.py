@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..checks import check_choice
-from ..report.tables import table as table  # re-exported: the benchmark modules print with it
 
-BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral")
+BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral", "data")
 
 
 @dataclass

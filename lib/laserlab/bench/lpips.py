@@ -16,7 +16,8 @@ from importlib import metadata
 
 import torch
 
-from . import interleaved, machine_header, table, threads
+from ..report import table
+from . import interleaved, machine_header, threads
 
 NETS = ("alex", "vgg", "squeeze")
 

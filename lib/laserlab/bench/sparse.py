@@ -25,7 +25,8 @@ import warnings
 import numpy as np
 import torch
 
-from . import interleaved, machine_header, table, threads
+from ..report import table
+from . import interleaved, machine_header, threads
 
 SIZES = {"A": (65_536, 3, 16, 3), "B": (16_384, 64, 512, 8), "C": (4_096, 192, 256, 16)}
 SKLEARN_SUBSET = {"A": 2048, "B": 512, "C": 256}

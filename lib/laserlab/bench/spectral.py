@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..report import table
 from ..spectral import CrossScalePenalty, haar_dwt, reverse_gradient, spectral_mask, truncate
 from ..spectral.interscale import rms_normalized  # the penalty's own normalisation, for the same value
-from . import interleaved, machine_header, table, threads
+from . import interleaved, machine_header, threads
 
 _HAAR = 0.5 * torch.tensor([[[1, 1], [1, 1]], [[1, -1], [1, -1]], [[1, 1], [-1, -1]], [[1, -1], [-1, 1]]])
 

@@ -14,7 +14,8 @@ import argparse
 
 import torch
 
-from . import interleaved, machine_header, table, threads
+from ..report import table
+from . import interleaved, machine_header, threads
 
 
 def _candidates(args) -> dict[str, dict]:

@@ -19,7 +19,8 @@ import argparse
 
 import torch
 
-from . import interleaved, machine_header, table, threads
+from ..report import table
+from . import interleaved, machine_header, threads
 
 SIZES = {"A": (65536, 3, 16), "B": (16384, 64, 512), "C": (4096, 192, 256)}
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from ..perceptual.wasserstein import lower_limit, lowpass, safe_sqrt, wasserstein_distortion
 from ..perceptual.wasserstein.pyramid import binomial_kernel
-from . import interleaved, machine_header, table, threads
+from ..report import table
+from . import interleaved, machine_header, threads
 
 # JAX reference on C=64, 256×256, L=5, jit, float32: the medians (s) of three runs (see the docstring).
 JAX_FORWARD = (1.85, 2.94, 3.09)

@@ -15,6 +15,7 @@ from ..checks import check_choice, check_positive_int
 from ..registry import Registry
 from .base import ImageDataset
 from .datasets import DatasetUnavailableError, ImageFolder, torchvision_dataset
+from .images import UnreadableImageError, image_from_pil, read_image, resize_center_crop
 from .samples import SOURCES, SampleCrops, load_source, source_names
 
 
@@ -53,7 +54,8 @@ def dataset(
 
     ``image_size`` is the side of the square items (``None``: native sizes where the set allows it);
     ``seed`` fixes any random choice (sample crop positions); ``options`` go to the dataset
-    (``samples``: ``crops_per_image``, ``short_side``; ``folder``: ``root``, ``test_fraction``).
+    (``samples``: ``crops_per_image``, ``short_side``; ``folder``: ``root``, ``test_fraction``,
+    ``background``, ``on_error``).
     """
     DATASETS.check(name)
     check_choice(split, "split", ("train", "test", "all"))
@@ -71,7 +73,11 @@ __all__ = [
     "ImageDataset",
     "ImageFolder",
     "SampleCrops",
+    "UnreadableImageError",
     "dataset",
+    "image_from_pil",
     "load_source",
+    "read_image",
+    "resize_center_crop",
     "source_names",
 ]

@@ -17,9 +17,11 @@ per-family scores), ``synthetic`` and ``description``.
 
 with ``root`` defaulting to ``data/bapps`` (a ``dataset/`` folder inside it, as the upstream download
 script creates, is found too). Files are paired by name across the folders. Images go through upstream's
-transform without its final normalisation: PIL RGB → ``Resize(image_size)`` (bilinear, shorter side) →
-[0, 1]. The archives (jnd.tar.gz, twoafc_val.tar.gz, twoafc_train.tar.gz) are served only from the
-authors' site (see ``BAPPS_URL``); nothing here downloads them.
+transform without its final normalisation: the file read by :func:`laserlab.data.read_image` (RGB in
+[0, 1]) → ``Resize(image_size)`` (bilinear, shorter side, antialiased; in float, so without upstream's
+8-bit rounding after a resize — BAPPS's own 64 × 64 images at ``image_size=64`` are not resized). The
+archives (jnd.tar.gz, twoafc_val.tar.gz, twoafc_train.tar.gz) are served only from the authors' site
+(see ``BAPPS_URL``); nothing here downloads them.
 
 **Synthetic** judgements (``synthetic_2afc``, ``synthetic_jnd``) distort reference crops with the
 traditional distortions of :mod:`laserlab.data.distortions` and label them with this documented rule:
@@ -123,14 +125,14 @@ def _check_kind_split(kind: str, split: str) -> tuple[str, str]:
 
 
 def _load_image(path: Path, image_size: int | None) -> torch.Tensor:
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor, resize
+    from torchvision.transforms.functional import resize
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image_size is not None:
-            image = resize(image, image_size)  # shorter side, bilinear: upstream's Resize(load_size)
-        return pil_to_tensor(image).float().div_(255.0)
+    from .images import read_image
+
+    image = read_image(path)
+    if image_size is None:
+        return image
+    return resize(image, image_size, antialias=True)  # shorter side, bilinear: upstream's Resize(load_size)
 
 
 class BAPPSSet(JudgementSet):
