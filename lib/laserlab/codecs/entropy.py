@@ -62,8 +62,8 @@ def _compressai():
 
 @dataclass(frozen=True, eq=False)
 class CategoricalPrior:
-    """A probability vector ``probabilities`` (K,) float64 over the alphabet {0, …, K−1}, all p_k > 0,
-    summing to 1 (checked to 1e-9 and renormalised exactly)."""
+    """A probability vector ``probabilities`` (K,) over the alphabet {0, …, K−1}, all p_k > 0, summing to
+    1 within 1e-9; stored as float64, unchanged otherwise (a stored prior reloads bit for bit)."""
 
     probabilities: torch.Tensor
     _cdf: list[int] | None = field(default=None, init=False, repr=False)
@@ -87,7 +87,7 @@ class CategoricalPrior:
         total = float(p.sum())
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"probabilities must sum to 1; got {total!r}")
-        object.__setattr__(self, "probabilities", p / p.sum())
+        object.__setattr__(self, "probabilities", p)
 
     @classmethod
     def from_counts(cls, counts: torch.Tensor, *, smoothing: float = 0.5) -> CategoricalPrior:

@@ -14,6 +14,10 @@ the whole file, format headers included. Images are converted to 8 bits as round
   the codestream headers (~150 bytes) come on top.
 - ``avif(quality=75)``: libavif through Pillow, quality 0–100, Pillow's defaults otherwise (4:2:0, speed 6).
 
+Decoding checks the format and converts Pillow's errors on truncated or corrupt files to ``ValueError``;
+these formats carry no checksum, so flipped bits in the coded data (or a JPEG missing only its end marker)
+can decode without error to a damaged image.
+
 A codec whose format this Pillow was built without is listed by ``codecs.available()`` with the reason
 and cannot be built.
 """
@@ -82,7 +86,7 @@ class PillowCodec(Codec):
             with Image.open(io.BytesIO(data)) as picture:
                 if picture.format != self.format:
                     raise ValueError(
-                        f"this is a {picture.format} file, not {self.format}; decode it with its own codec"
+                        f"the data is a {picture.format} file, not {self.format}; decode it with its codec"
                     )
                 picture.load()
                 if picture.mode != "RGB":
@@ -91,7 +95,9 @@ class PillowCodec(Codec):
                     )
                 array = np.asarray(picture, dtype=np.uint8)
         except UnidentifiedImageError as error:
-            raise ValueError(f"not a {self.format} file (Pillow cannot identify it): {error}") from error
+            raise ValueError(
+                f"the data ({len(data)} bytes) is not a {self.format} file: Pillow cannot identify its format"
+            ) from error
         except (OSError, SyntaxError, EOFError) as error:  # Pillow's ways of saying truncated or corrupt
             raise ValueError(f"truncated or corrupt {self.format} file: {error}") from error
         return image_from_uint8(array)
