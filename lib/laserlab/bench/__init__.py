@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral")
+BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral", "codecs")
 
 
 @dataclass
