@@ -11,7 +11,7 @@ def _pair(shape, seed=0, noise=0.1):
     return (target + noise * torch.randn(shape, generator=g)).clamp(0, 1), target
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 161, 170), (1, 3, 200, 163)])
+@pytest.mark.parametrize("shape", [(1, 3, 161, 170), (1, 3, 180, 163)])
 def test_five_scales_match_pytorch_msssim(shape):
     x, y = _pair(shape)
     reference = pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False)
@@ -20,7 +20,7 @@ def test_five_scales_match_pytorch_msssim(shape):
 
 @pytest.mark.parametrize("scales", [1, 2, 3, 4])
 def test_fewer_scales_are_pytorch_msssim_with_the_rescaled_exponents(scales):
-    x, y = _pair((2, 3, 170, 165), seed=scales)
+    x, y = _pair((1, 3, 170, 165), seed=scales)
     weights = list(ms_ssim_weights(scales))
     assert sum(weights) == pytest.approx(sum(MS_SSIM_WEIGHTS))
     reference = pytorch_msssim.ms_ssim(x, y, data_range=1.0, size_average=False, weights=weights)
