@@ -24,7 +24,8 @@ each byte costs 0.0078 bpp, at 512×512 0.00003 bpp.
 Checks on reading, in this order, each a ``ValueError`` naming the problem: empty data; wrong magic (not
 a laserlab file, e.g. a JPEG); unsupported version; a header or payload cut short (truncated) or bytes
 after the CRC; CRC mismatch (bit flips anywhere); another codec kind; another model id (a file for
-another model or other settings).
+another model or other settings); an image over 2^30 pixels (so no header makes a decoder allocate
+without bound).
 
 Model ids: :func:`model_id` hashes a description of everything decoding depends on (codec settings, a
 checkpoint's weights and priors) to 32 bits with CRC32, so a decoder built differently rejects the file.
@@ -44,6 +45,7 @@ _FIXED = struct.Struct("<2sBBI")  # magic, version, kind, model id
 _CRC_BYTES = 4
 _MAX_VARINT_BYTES = 5
 MAX_SIDE = 1 << 31  # image sides and payload lengths must stay below this
+MAX_PIXELS = 1 << 30  # H·W limit, so a crafted header cannot make a decoder allocate without bound
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ def overhead(height: int, width: int, payload_length: int) -> int:
     return _FIXED.size + sum(len(_varint(v)) for v in (height, width, payload_length)) + _CRC_BYTES
 
 
+def _check_pixels(height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise ValueError(f"image of {height}×{width} pixels exceeds the container's limit of 2**30 pixels")
+
+
 def _kind_name(code: int) -> str | None:
     return next((name for name, value in KINDS.items() if value == code), None)
 
@@ -118,6 +125,7 @@ def pack(header: Header, payload: bytes) -> bytes:
     for name, value in (("height", header.height), ("width", header.width)):
         if not 1 <= value < MAX_SIDE:
             raise ValueError(f"{name} must be in [1, 2**31); got {value!r}")
+    _check_pixels(header.height, header.width)
     if not isinstance(payload, bytes):
         raise TypeError(f"payload must be bytes; got {type(payload).__name__}")
     if len(payload) >= MAX_SIDE:
@@ -198,4 +206,5 @@ def unpack(data: bytes, *, kind: str, model: int, decoder: str) -> tuple[Header,
         )
     if height < 1 or width < 1:
         raise ValueError(f"corrupt laserlab header: image size {height}×{width}")
+    _check_pixels(height, width)
     return Header(file_kind, file_model, height, width), data[offset : offset + length]

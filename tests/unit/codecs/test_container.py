@@ -128,3 +128,14 @@ def test_pack_validates_its_input():
         pack(Header("thumbnail", -1, 1, 1), b"")
     with pytest.raises(TypeError, match="payload must be bytes"):
         pack(Header("thumbnail", 0, 1, 1), "abc")
+
+
+def test_absurd_image_sizes_are_refused_before_decoding():
+    with pytest.raises(ValueError, match="exceeds the container's limit"):
+        pack(Header("mean_colour", 0, 2**20, 2**20), b"abc")
+    body = bytearray(pack(Header("mean_colour", 0, 1, 1), b"abc")[:-4])
+    crafted = (
+        bytes(body[:8]) + bytes([0x80, 0x80, 0x40, 0x80, 0x80, 0x40]) + bytes(body[10:])
+    )  # 2**20 × 2**20
+    with pytest.raises(ValueError, match="exceeds the container's limit"):
+        unpack(_with_crc(crafted), kind="mean_colour", model=0, decoder="test")
