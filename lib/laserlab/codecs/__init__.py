@@ -17,6 +17,13 @@ thumbnail      factor=4, upsample="bilinear"    laserlab container: 8-bit ⌈H/f
 mean_colour    —                                laserlab container: 24-bit mean colour
 =============  ===============================  =========================================================
 
+A new codec (e.g. a tokenizer or learned codec loaded from a checkpoint) subclasses :class:`Codec` and is
+added with :func:`register`; its keyword-only constructor arguments are its options. A laserlab format
+wraps its payload with :func:`container.pack` / :func:`container.unpack` under a new ``container.KINDS``
+entry and a :func:`container.model_id` of everything decoding depends on (weights, priors, settings), and
+codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` under
+:class:`CategoricalPrior` priors kept in the checkpoint (``prior.state_dict()``).
+
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
