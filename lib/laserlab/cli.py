@@ -1,10 +1,12 @@
-"""Command line: ``laserlab report | train | bench | lab`` (also ``python -m laserlab``)."""
+"""Command line: ``laserlab report | train | bench | lab | compress | decompress`` (also
+``python -m laserlab``)."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -48,6 +50,79 @@ def _lab(args: argparse.Namespace) -> int:
     )
 
 
+CODEC_OPTIONS = ("quality", "factor", "upsample")  # command-line flags passed to codecs.build when given
+
+
+def _add_codec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--codec", required=True, help="codec name (laserlab.codecs.available() lists them)")
+    parser.add_argument("--quality", type=int, help="quality 0–100 (jpeg, webp, jpeg2000, avif)")
+    parser.add_argument("--factor", type=int, help="downsampling factor (thumbnail)")
+    parser.add_argument("--upsample", help="bilinear or bicubic (thumbnail)")
+
+
+def _codec(args: argparse.Namespace):
+    from . import codecs
+
+    options = {key: getattr(args, key) for key in CODEC_OPTIONS if getattr(args, key) is not None}
+    return codecs.build(args.codec, **options)
+
+
+def _psnr(reconstruction, target) -> str:
+    from .perceptual import psnr
+
+    if reconstruction.shape != target.shape:
+        raise ValueError(
+            f"the reference image has shape {tuple(target.shape)}, "
+            f"the decoded one {tuple(reconstruction.shape)}"
+        )
+    return f"PSNR {float(psnr(reconstruction[None], target[None])[0]):.2f} dB"
+
+
+def _writable(path: str) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: folder {path.parent} does not exist")
+    return path
+
+
+def _rate(data: bytes, image) -> str:
+    _, height, width = image.shape
+    return f"{len(data)} bytes, {height}×{width}, {8 * len(data) / (height * width):.4f} bpp"
+
+
+def _compress(args: argparse.Namespace) -> int:
+    from .codecs import read_image
+
+    codec = _codec(args)
+    output = _writable(args.output)
+    image = read_image(args.image)
+    data = codec.encode(image)
+    output.write_bytes(data)
+    line = f"{codec.label}: {output} {_rate(data, image)}"
+    if args.psnr:
+        line += f", {_psnr(codec.decode(data), image)}"
+    print(line)
+    return 0
+
+
+def _decompress(args: argparse.Namespace) -> int:
+    from .codecs import read_image, write_image
+
+    codec = _codec(args)
+    output = _writable(args.output)
+    source = Path(args.file)
+    if not source.is_file():
+        raise ValueError(f"compressed file {source} does not exist")
+    data = source.read_bytes()
+    image = codec.decode(data)
+    write_image(image, output)
+    line = f"{codec.name}: {source} {_rate(data, image)} → {output}"
+    if args.reference:
+        line += f", {_psnr(image, read_image(args.reference))}"
+    print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="laserlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks: medians and ratios against anchors")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="benchmark name and its options")
     p.set_defaults(run=_bench)
+
+    p = sub.add_parser("compress", help="encode an image file with a codec; prints the rate in bpp")
+    _add_codec_arguments(p)
+    p.add_argument("image", metavar="IMAGE", help="8-bit RGB or greyscale image file (PNG, JPEG, …)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="compressed file to write")
+    p.add_argument("--psnr", action="store_true", help="also decode and print the PSNR against IMAGE")
+    p.set_defaults(run=_compress)
+
+    p = sub.add_parser("decompress", help="decode a compressed file to a lossless image file")
+    _add_codec_arguments(p)
+    p.add_argument(
+        "file", metavar="FILE", help="file from `laserlab compress` (give the same codec and options)"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="IMAGE", help="image to write (.png, .bmp, …)")
+    p.add_argument("--reference", metavar="IMAGE", help="original image: print the PSNR against it")
+    p.set_defaults(run=_decompress)
 
     p = sub.add_parser("lab", help="start JupyterLab on the notebooks")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="extra arguments for jupyter lab")

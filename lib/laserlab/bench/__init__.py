@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..checks import check_choice
 
-BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral", "data")
+BENCHMARKS = ("sparse", "vq", "bottlenecks", "lpips", "wasserstein", "train", "spectral", "data", "codecs")
 
 
 @dataclass

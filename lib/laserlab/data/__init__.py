@@ -15,15 +15,29 @@ from ..checks import check_choice, check_positive_int
 from ..registry import Registry
 from .base import ImageDataset
 from .datasets import DatasetUnavailableError, ImageFolder, torchvision_dataset
-from .images import UnreadableImageError, image_from_pil, read_image, resize_center_crop
+from .images import DEFAULT_BACKGROUND, UnreadableImageError, image_from_pil, read_image, resize_center_crop
 from .samples import SOURCES, SampleCrops, load_source, source_names
 
 
 def _folder(
-    *, root: str | Path, split: str, image_size: int | None, seed: int, test_fraction: float = 0.2
+    *,
+    root: str | Path,
+    split: str,
+    image_size: int | None,
+    seed: int,
+    test_fraction: float = 0.2,
+    background: float = DEFAULT_BACKGROUND,
+    on_error: str = "skip",
 ) -> ImageDataset:
     del seed  # the folder split is a stable hash of each path, not a seeded draw
-    return ImageFolder(root, split=split, image_size=image_size, test_fraction=test_fraction)
+    return ImageFolder(
+        root,
+        split=split,
+        image_size=image_size,
+        test_fraction=test_fraction,
+        background=background,
+        on_error=on_error,
+    )
 
 
 def _torchvision(name: str) -> Callable[..., ImageDataset]:

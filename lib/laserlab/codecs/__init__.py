@@ -1,0 +1,75 @@
+"""Images to bytes and back: standard and baseline codecs, entropy coding, rate–distortion evaluation.
+
+Every codec follows one protocol (:class:`Codec`): ``codecs.build(name, **options)`` returns it,
+``codec.encode(image) -> bytes`` takes a float tensor (3, H, W) in [0, 1] and returns the whole file,
+``codec.decode(bytes) -> image`` gives the reconstruction that file defines (float32 (3, H, W) in [0, 1]),
+and the rate is 8·len(file) / (H·W) bits per pixel. Registered codecs (``codecs.available()`` says which
+this install can run, and why not the others):
+
+=============  ===============================  =========================================================
+name           options                          file
+=============  ===============================  =========================================================
+jpeg           quality=75 (0–100)               JFIF (libjpeg through Pillow)
+webp           quality=75 (0–100)               lossy WebP (libwebp)
+jpeg2000       quality=75 (0–100 → target rate) J2K codestream (OpenJPEG, 9/7 wavelet)
+avif           quality=75 (0–100)               AVIF (libavif)
+thumbnail      factor=4, upsample="bilinear"    laserlab container: 8-bit ⌈H/f⌉×⌈W/f⌉ thumbnail
+mean_colour    —                                laserlab container: 24-bit mean colour
+=============  ===============================  =========================================================
+
+A new codec (e.g. a tokenizer or learned codec loaded from a checkpoint) subclasses :class:`Codec` and is
+added with :func:`register`; its keyword-only constructor arguments are its options. A laserlab format
+wraps its payload with :func:`container.pack` / :func:`container.unpack` under a new ``container.KINDS``
+entry and a :func:`container.model_id` of everything decoding depends on (weights, priors, settings), and
+codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` under
+:class:`CategoricalPrior` priors kept in the checkpoint (``prior.state_dict()``).
+
+Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
+:mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
+:mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
+:mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files).
+"""
+
+from . import container, entropy
+from .base import Codec, check_image, image_from_uint8, image_to_uint8
+from .baselines import MeanColourCodec, ThumbnailCodec
+from .entropy import CategoricalPrior
+from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
+from .io import read_image, write_image
+from .metrics import ms_ssim, ms_ssim_scales
+from .registry import CODECS, CodecStatus, CodecUnavailableError, available, build, options, register
+from .standard import AVIFCodec, JPEG2000Codec, JPEGCodec, PillowCodec, WebPCodec
+
+__all__ = [
+    "CODECS",
+    "METRICS",
+    "AVIFCodec",
+    "CategoricalPrior",
+    "Codec",
+    "CodecStatus",
+    "CodecUnavailableError",
+    "JPEG2000Codec",
+    "JPEGCodec",
+    "MeanColourCodec",
+    "PillowCodec",
+    "RDPoint",
+    "ThumbnailCodec",
+    "WebPCodec",
+    "available",
+    "bd_psnr",
+    "bd_rate",
+    "build",
+    "check_image",
+    "container",
+    "entropy",
+    "evaluate",
+    "image_from_uint8",
+    "image_to_uint8",
+    "ms_ssim",
+    "ms_ssim_scales",
+    "options",
+    "rd_curve",
+    "read_image",
+    "register",
+    "write_image",
+]
