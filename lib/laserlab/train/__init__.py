@@ -1,11 +1,15 @@
-"""Training autoencoders on Lightning: ``fit(config) -> FitResult``, ``laserlab train --config FILE``.
+"""Training autoencoders and learned codecs on Lightning: ``fit(config) -> FitResult``, ``laserlab train``.
 
 - :mod:`.config` — :class:`TrainConfig` (validated; YAML or dict; :class:`ModelConfig` and the other
   sections), :func:`recipe` (defaults for a notebook run) and :meth:`TrainConfig.with_overrides`;
 - :mod:`.losses` — loss registry ``LOSSES``, :class:`Objective`, regulariser registry ``REGULARIZERS``
   (``cross_scale``: phase 2 of spectral regularisation);
-- :mod:`.module` — :class:`AutoencoderModule` (LightningModule; bottleneck updates after each optimiser
-  step, same loss terms in training and validation, quality/rate/code metrics);
+- :mod:`.base` — :class:`TrainingModule`, what every family's LightningModule shares (batch checks, same
+  loss terms in training and validation, quality metrics, logging, exact-resume random states);
+- :mod:`.module` — :class:`AutoencoderModule` (bottleneck updates after each optimiser step, code
+  metrics);
+- :mod:`.codec_module` — :class:`LearnedCodecModule` (learned codecs: rate–distortion loss, auxiliary
+  loss with its own optimiser, per-stream bpp);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
 - :mod:`.checkpoint` — :class:`AtomicCheckpointIO`;
 - :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`.
@@ -13,8 +17,10 @@
 
 from __future__ import annotations
 
+from .base import TrainingModule
 from .callbacks import CALLBACKS
 from .checkpoint import AtomicCheckpointIO, atomic_save
+from .codec_module import LearnedCodecModule
 from .config import (
     DataConfig,
     ModelConfig,
@@ -24,13 +30,15 @@ from .config import (
     TrainerConfig,
     recipe,
 )
-from .fit import FitResult, fit, read_history, steps_to_reach
+from .fit import FitResult, fit, read_history, steps_to_reach, training_module
 from .losses import (
     LOSSES,
     REGULARIZERS,
     LatentPenalty,
     LossTerms,
     Objective,
+    OutputLoss,
+    RateDistortionLoss,
     multiresolution_dct_loss,
     multiresolution_gradient_loss,
 )
@@ -45,13 +53,17 @@ __all__ = [
     "DataConfig",
     "FitResult",
     "LatentPenalty",
+    "LearnedCodecModule",
     "LossTerms",
     "ModelConfig",
     "Objective",
     "OptimizerConfig",
+    "OutputLoss",
+    "RateDistortionLoss",
     "SpectralConfig",
     "TrainConfig",
     "TrainerConfig",
+    "TrainingModule",
     "atomic_save",
     "fit",
     "multiresolution_dct_loss",
@@ -59,4 +71,5 @@ __all__ = [
     "read_history",
     "recipe",
     "steps_to_reach",
+    "training_module",
 ]

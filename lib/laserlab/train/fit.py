@@ -40,8 +40,10 @@ from ..checks import check_number
 from ..data.datamodule import ImageDataModule
 from ..quiet import quiet_library_chatter
 from ..spectral import SpectralTruncation
+from .base import TrainingModule
 from .callbacks import CALLBACKS
 from .checkpoint import AtomicCheckpointIO
+from .codec_module import LearnedCodecModule
 from .config import TrainConfig
 from .module import AutoencoderModule
 
@@ -51,7 +53,8 @@ class FitResult:
     """What :func:`fit` returns.
 
     - ``model`` — the trained model (in eval mode, on the device it trained on);
-    - ``module`` — its :class:`AutoencoderModule` (objective, config);
+    - ``module`` — its LightningModule (objective, config): :class:`AutoencoderModule`, or
+      :class:`LearnedCodecModule` for a learned codec;
     - ``metrics`` — held-out metrics after training (``val/psnr``, ``val/ssim``, ``val/bpp``, ...), floats;
     - ``checkpoints`` — ``{"last": path, "latest": path}``;
     - ``log_dir`` — the folder holding the CSV logs (``version_<n>`` per run or resume);
@@ -59,7 +62,7 @@ class FitResult:
     """
 
     model: nn.Module
-    module: AutoencoderModule
+    module: TrainingModule
     metrics: dict[str, float]
     checkpoints: dict[str, Path]
     log_dir: Path
@@ -118,6 +121,13 @@ def check_checkpoint(path: str | Path) -> None:
         ) from error
 
 
+def training_module(config: TrainConfig) -> TrainingModule:
+    """The LightningModule of the model's family: :class:`LearnedCodecModule` for learned codecs,
+    :class:`AutoencoderModule` otherwise."""
+    family = LearnedCodecModule if config.model.is_learned_codec else AutoencoderModule
+    return family(config)
+
+
 def _deterministic(config: TrainConfig) -> bool | str:
     setting = config.trainer.deterministic
     if setting != "auto":
@@ -138,7 +148,7 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
     quiet_library_chatter()
     L.seed_everything(config.seed, workers=True, verbose=False)
     output = Path(config.output_dir)
-    module = AutoencoderModule(config)
+    module = training_module(config)
     data = config.data
     datamodule = ImageDataModule(
         data.name,
