@@ -17,8 +17,14 @@ thumbnail      factor=4, upsample="bilinear"    laserlab container: 8-bit ⌈H/f
 mean_colour    —                                laserlab container: 24-bit mean colour
 =============  ===============================  =========================================================
 
-A new codec (e.g. a tokenizer or learned codec loaded from a checkpoint) subclasses :class:`Codec` and is
-added with :func:`register`; its keyword-only constructor arguments are its options. A laserlab format
+Codecs of trained models come from their training checkpoints: ``codecs.from_checkpoint(path)`` reads a
+checkpoint of :func:`laserlab.train.fit` and returns the codec of its model's family (registry
+:data:`CHECKPOINT_CODECS`; :mod:`.checkpoint` says how a family registers). Learned codecs
+(:class:`LearnedCodec`, :mod:`.learned`: factorized prior, mean-scale hyperprior) write the laserlab
+container around CompressAI's rANS streams, padding images to their size multiple and cropping back.
+
+A new codec subclasses :class:`Codec` and is added with :func:`register` (its keyword-only constructor
+arguments are its options) or, when it codes a trained model, to :data:`CHECKPOINT_CODECS`. A laserlab format
 wraps its payload with :func:`container.pack` / :func:`container.unpack` under a new ``container.KINDS``
 entry and a :func:`container.model_id` of everything decoding depends on (weights, priors, settings), and
 codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` under
@@ -27,33 +33,40 @@ codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` unde
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
-:mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files).
+:mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files), :mod:`.checkpoint`
+(codecs from checkpoints), :mod:`.learned` (learned codecs).
 """
 
 from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
+from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, from_checkpoint, load_trained_model
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
+from .learned import LearnedCodec
 from .metrics import ms_ssim, ms_ssim_scales
 from .registry import CODECS, CodecStatus, CodecUnavailableError, available, build, options, register
 from .standard import AVIFCodec, JPEG2000Codec, JPEGCodec, PillowCodec, WebPCodec
 
 __all__ = [
+    "CHECKPOINT_CODECS",
     "CODECS",
     "METRICS",
     "AVIFCodec",
     "CategoricalPrior",
+    "CheckpointFamily",
     "Codec",
     "CodecStatus",
     "CodecUnavailableError",
     "JPEG2000Codec",
     "JPEGCodec",
+    "LearnedCodec",
     "MeanColourCodec",
     "PillowCodec",
     "RDPoint",
     "ThumbnailCodec",
+    "TrainedModel",
     "WebPCodec",
     "available",
     "bd_psnr",
@@ -63,8 +76,10 @@ __all__ = [
     "container",
     "entropy",
     "evaluate",
+    "from_checkpoint",
     "image_from_uint8",
     "image_to_uint8",
+    "load_trained_model",
     "ms_ssim",
     "ms_ssim_scales",
     "options",

@@ -11,7 +11,7 @@
 - :mod:`.codec_module` — :class:`LearnedCodecModule` (learned codecs: rate–distortion loss, auxiliary
   loss with its own optimiser, per-stream bpp);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
-- :mod:`.checkpoint` — :class:`AtomicCheckpointIO`;
+- :mod:`.checkpoint` — :class:`AtomicCheckpointIO`, :func:`read_checkpoint`;
 - :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .base import TrainingModule
 from .callbacks import CALLBACKS
-from .checkpoint import AtomicCheckpointIO, atomic_save
+from .checkpoint import AtomicCheckpointIO, atomic_save, read_checkpoint
 from .codec_module import LearnedCodecModule
 from .config import (
     DataConfig,
@@ -68,6 +68,7 @@ __all__ = [
     "fit",
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
+    "read_checkpoint",
     "read_history",
     "recipe",
     "steps_to_reach",

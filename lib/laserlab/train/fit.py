@@ -25,7 +25,6 @@ rank holds the same weights, codebooks and dictionaries.
 from __future__ import annotations
 
 import csv
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ from ..quiet import quiet_library_chatter
 from ..spectral import SpectralTruncation
 from .base import TrainingModule
 from .callbacks import CALLBACKS
-from .checkpoint import AtomicCheckpointIO
+from .checkpoint import AtomicCheckpointIO, read_checkpoint
 from .codec_module import LearnedCodecModule
 from .config import TrainConfig
 from .module import AutoencoderModule
@@ -101,23 +100,15 @@ def steps_to_reach(history: Sequence[tuple[int, float]], target: float) -> int |
 
 def check_checkpoint(path: str | Path) -> None:
     """Raise a ``ValueError`` naming ``path`` and how to start afresh when the checkpoint cannot be read
-    (truncated, corrupt, not a checkpoint), instead of a bare torch or pickle error from deep inside
-    Lightning. Reads the file once to verify the CRC32 of every entry of torch's zip format (a flipped
-    bit in the weights would otherwise load silently), then its structure."""
-    path = Path(path)
+    (truncated, corrupt, not a checkpoint; see :func:`~laserlab.train.checkpoint.read_checkpoint`),
+    instead of a bare torch or pickle error from deep inside Lightning."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-        if damaged is not None:
-            raise ValueError(f"entry {damaged!r} fails its CRC32 check")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-            raise ValueError("it holds no Lightning checkpoint (no 'state_dict')")
-    except Exception as error:  # torch, zip and pickle raise many types for a damaged file
+        read_checkpoint(path, weights_only=False)
+    except ValueError as error:
         raise ValueError(
-            f"cannot resume from {str(path)!r}: the checkpoint is truncated or corrupt ({error}). To start "
-            "afresh, delete the file (and the other .ckpt files in that folder), use another output_dir, "
-            "or set resume: false"
+            f"cannot resume from {str(path)!r}: the checkpoint is truncated or corrupt "
+            f"({error.__cause__ or error}). To start afresh, delete the file (and the other .ckpt files in "
+            "that folder), use another output_dir, or set resume: false"
         ) from error
 
 

@@ -26,7 +26,8 @@ def config(**changes):
         ),
         (
             {"model": {**MODEL, "name": "vae"}},
-            r"model.name must be one of \['autoencoder', 'factorized_prior', 'hierarchical', 'mean_scale_hyperprior'\]",
+            r"model.name must be one of \['autoencoder', 'factorized_prior', 'hierarchical', "
+            r"'mean_scale_hyperprior'\]",
         ),
         (
             {"loss": {"mse": 1.0, "perceptual": 1.0}},
