@@ -1,4 +1,5 @@
-"""``fit(config) -> FitResult``: train an autoencoder with Lightning, resumably, on one device or many.
+"""``fit(config) -> FitResult``: train an autoencoder or a learned codec with Lightning, resumably, on one
+device or many.
 
 Layout of ``config.output_dir``: ``checkpoints/last.ckpt`` (written atomically at the end of every
 ``trainer.checkpoint_every_n_epochs`` epochs, and when training stops), ``checkpoints/epoch=…-step=….ckpt``
