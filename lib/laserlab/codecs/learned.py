@@ -22,7 +22,14 @@ decoded in another process on the same machine equals the encoder's own ``decomp
 The rate estimate :meth:`LearnedCodec.estimated_bits` is −Σ log2 likelihood of exactly the symbols the
 coder writes (the model's eval-mode forward on the padded image: rounding around each entropy model's
 median or mean, as ``compress`` does). The file exceeds it by the container header (15–19 bytes), the
-stream lengths, rANS flushes and the coder's 16-bit CDF quantisation.
+stream lengths, the rANS flush (8 bytes a stream) and the coder's 16-bit CDF quantisation. It can also
+fall *below* it: a symbol far in a distribution's tail has a likelihood of 2^−20 to 2^−30 (bounded below
+by 1e-9) in the estimate, while the coder writes it as an escape (probability at least 2^−16) plus a few
+raw bits. Barely trained models met with unfamiliar images have many such symbols.
+
+Damaged files are caught by the container's CRC32 before CompressAI's decoder sees them; that decoder does
+not bounds-check a stream, so a deliberately forged file (valid CRC and model id) can make it misbehave —
+decode files you trust.
 """
 
 from __future__ import annotations
