@@ -43,6 +43,7 @@ import math
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -238,13 +239,25 @@ def _check_channels(N, M) -> None:
 
 
 class _CompressAIModel(LearnedCodecModel):
-    """A CompressAI model as ``self.net``: its own ``compress``/``decompress`` and downsampling."""
+    """CompressAI's model ``compressai.models.<compressai_class>(N, M)`` as ``self.net``: its own
+    ``compress``/``decompress`` and downsampling; one latent y of ``M`` channels."""
 
-    net: nn.Module
+    compressai_class: ClassVar[str]
+
+    def __init__(self, *, N: int = 128, M: int = 192):
+        super().__init__()
+        _check_channels(N, M)
+        self.N, self.M = N, M
+        models, _ = compressai_modules()
+        self.net = getattr(models, self.compressai_class)(N, M)
 
     @property
     def size_multiple(self) -> int:
         return int(self.net.downsampling_factor)
+
+    @property
+    def latent_channels(self) -> list[int]:
+        return [self.M]
 
     def compress(self, images: torch.Tensor) -> CompressedImages:
         """The rANS strings of ``images`` (B, 3, H, W); call ``update()`` first."""
@@ -266,18 +279,8 @@ class FactorizedPrior(_CompressAIModel):
     Stream ``"y"``; image sides multiples of 16. CompressAI's zoo uses N, M = 128, 192.
     """
 
+    compressai_class = "FactorizedPrior"
     streams = ("y",)
-
-    def __init__(self, *, N: int = 128, M: int = 192):
-        super().__init__()
-        _check_channels(N, M)
-        self.N, self.M = N, M
-        models, _ = compressai_modules()
-        self.net = models.FactorizedPrior(N, M)
-
-    @property
-    def latent_channels(self) -> list[int]:
-        return [self.M]
 
     def forward(self, images: torch.Tensor) -> CodecOutput:
         """See :class:`CodecOutput`; CompressAI's ``FactorizedPrior.forward``, keeping y."""
@@ -297,18 +300,8 @@ class MeanScaleHyperprior(_CompressAIModel):
     CompressAI's zoo uses N, M = 128, 192 (quality 1–5) and 192, 320 (6–8).
     """
 
+    compressai_class = "MeanScaleHyperprior"
     streams = ("y", "z")
-
-    def __init__(self, *, N: int = 128, M: int = 192):
-        super().__init__()
-        _check_channels(N, M)
-        self.N, self.M = N, M
-        models, _ = compressai_modules()
-        self.net = models.MeanScaleHyperprior(N, M)
-
-    @property
-    def latent_channels(self) -> list[int]:
-        return [self.M]
 
     def forward(self, images: torch.Tensor) -> CodecOutput:
         """See :class:`CodecOutput`; CompressAI's ``MeanScaleHyperprior.forward``, keeping y."""
