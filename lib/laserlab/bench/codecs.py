@@ -8,9 +8,10 @@ that setting for context. Codecs this install lacks are listed with the reason.
 
 Learned codec: a mean-scale hyperprior (``--learned-channels`` N M, default 64 96) trained for
 ``--learned-steps`` Adam steps (default 100; 0 keeps the random initialisation) on 64² crops of the
-training photographs (λ = 0.013, batch 8), coded by :class:`laserlab.codecs.LearnedCodec` (padding to
-multiples of 64, CompressAI's rANS). Its rate and PSNR are those of a barely trained model; the timings
-are what the table is for (transforms and entropy coding on one thread).
+training photographs (λ = 0.013, batch 8, lr 1e-3, gradient norm clipped at 1), coded by
+:class:`laserlab.codecs.LearnedCodec` (padding to multiples of 64, CompressAI's rANS). Its rate and PSNR
+are those of a barely trained model; the timings are what the table is for (transforms and entropy coding
+on one thread).
 
 Entropy coder (:mod:`laserlab.codecs.entropy`): ``--symbols`` symbols drawn from a Zipf prior
 (p_k ∝ (k + 1)^−1.3) and a uniform prior over each alphabet of ``--alphabets``; one call encodes (or
@@ -70,6 +71,7 @@ def _learned_codec(channels: list[int], steps: int):
             main.zero_grad()
             aux.zero_grad()
             total.backward()
+            torch.nn.utils.clip_grad_norm_(model.main_parameters(), 1.0)  # CompressAI's clipping
             main.step()
             aux.step()
     return LearnedCodec(model)
