@@ -20,11 +20,11 @@ def train_codec(folder, name: str, *, steps: int, seed: int = 0):
 
 @pytest.fixture(scope="session")
 def hyperprior_checkpoint(tmp_path_factory):
-    """A mean-scale hyperprior (N = M = 16) trained for 60 steps on 64² crops, λ = 0.013."""
-    return train_codec(tmp_path_factory.mktemp("hyperprior"), "mean_scale_hyperprior", steps=60)
+    """A mean-scale hyperprior (N = M = 16) trained for 30 steps on 64² crops, λ = 0.013."""
+    return train_codec(tmp_path_factory.mktemp("hyperprior"), "mean_scale_hyperprior", steps=30)
 
 
 @pytest.fixture(scope="session")
 def factorized_checkpoint(tmp_path_factory):
-    """A factorized prior (N = M = 16) trained for 40 steps on 64² crops, λ = 0.013."""
-    return train_codec(tmp_path_factory.mktemp("factorized"), "factorized_prior", steps=40)
+    """A factorized prior (N = M = 16) trained for 20 steps on 64² crops, λ = 0.013."""
+    return train_codec(tmp_path_factory.mktemp("factorized"), "factorized_prior", steps=20)
