@@ -13,7 +13,8 @@ inside it (all realistic data) runs exactly the arithmetic it would without this
 - :func:`safe_range` — magnitudes that need no rescaling in a dtype;
 - :func:`exponents` — the power of two that brings each peak to [0.5, 1);
 - :func:`ldexp` — x · 2^k exactly (up to the final rounding into the dtype), for any integer k;
-- :func:`unit_rows` — rows divided by their norm, for rows of any magnitude.
+- :func:`unit_rows`, :func:`row_norms` — rows divided by their norm, and the norms, for rows of any
+  magnitude.
 """
 
 from __future__ import annotations
@@ -95,15 +96,35 @@ def ldexp(x: torch.Tensor, exponent: torch.Tensor | int) -> torch.Tensor:
     return x
 
 
+def _row_shifts(x: torch.Tensor, dim: int) -> torch.Tensor | None:
+    """Per-row exponents (keepdim) that bring rows outside the safe range to [0.5, 1), 0 for the others;
+    None when every row is inside (one host sync)."""
+    peaks = x.detach().abs().amax(dim=dim, keepdim=True)
+    low, high = safe_range(x.dtype)
+    outside = (peaks > high) | ((peaks > 0) & (peaks < low))
+    if not bool(outside.any()):
+        return None
+    return torch.where(outside, exponents(peaks), torch.zeros_like(exponents(peaks)))
+
+
 def unit_rows(x: torch.Tensor, *, dim: int = 1) -> torch.Tensor:
     """``torch.nn.functional.normalize(x, dim=dim)`` — each row divided by its Euclidean norm, zero rows
     kept zero — for rows of any finite magnitude: a row whose max |x| lies outside :func:`safe_range`
     (whose squared norm would overflow to inf or underflow below the normalize's eps) is first brought to
     magnitude ~1 by an exact power of two. Rows inside the range take exactly the plain path. One host
     sync; differentiable in ``x``."""
-    peaks = x.detach().abs().amax(dim=dim, keepdim=True)
-    low, high = safe_range(x.dtype)
-    outside = (peaks > high) | ((peaks > 0) & (peaks < low))
-    if bool(outside.any()):
-        x = ldexp(x, -torch.where(outside, exponents(peaks), torch.zeros_like(exponents(peaks))))
+    shifts = _row_shifts(x, dim)
+    if shifts is not None:
+        x = ldexp(x, -shifts)
     return torch.nn.functional.normalize(x, dim=dim)
+
+
+def row_norms(x: torch.Tensor, *, dim: int = 1, keepdim: bool = False) -> torch.Tensor:
+    """``torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim)`` for rows of any finite magnitude: rows
+    outside :func:`safe_range` are measured after an exact power-of-two rescaling, so a norm is inf only
+    where it exceeds the dtype's range itself. One host sync; differentiable in ``x``."""
+    shifts = _row_shifts(x, dim)
+    if shifts is None:
+        return torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim)
+    norms = ldexp(torch.linalg.vector_norm(ldexp(x, -shifts), dim=dim, keepdim=True), shifts)
+    return norms if keepdim else norms.squeeze(dim)
