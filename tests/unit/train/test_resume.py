@@ -104,7 +104,7 @@ DICTIONARY = {
     **CONFIG,
     "model": {
         **CONFIG["model"],
-        "bottleneck": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update": "online"},
+        "bottleneck": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update_rule": "online"},
     },
 }
 
