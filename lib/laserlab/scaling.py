@@ -37,14 +37,16 @@ def safe_range(dtype: torch.dtype) -> tuple[float, float]:
 
 
 def peak(x: torch.Tensor, name: str, *, rows: bool = False) -> tuple[torch.Tensor, float, float]:
-    """Max |x| of a non-empty float tensor, and its finiteness check, in one pass and one host sync.
+    """Max |x| of a float tensor, and its finiteness check, in one pass and one host sync.
 
     Returns ``(peaks, smallest, largest)``: ``peaks`` the 0-d max |x| (with ``rows``: the (N,) max |x| of
     each row x[n], over all its other dimensions), ``largest`` the largest of them and ``smallest`` the
     smallest non-zero one (inf when all are 0), as Python floats. A NaN or Inf anywhere in ``x`` is a
-    ``ValueError`` naming ``name``.
+    ``ValueError`` naming ``name``. An empty ``x`` has peaks 0.
     """
     x = x.detach()
+    if x.numel() == 0:
+        return x.new_zeros(x.shape[0] if rows else ()), float("inf"), 0.0
     if rows:
         peaks = x.reshape(x.shape[0], -1).abs().amax(dim=1)
     else:

@@ -210,9 +210,8 @@ def _check_update_inputs(
         norms = ldexp(norms, exponents(atom_peaks))
         if not bool(torch.isfinite(norms).all()):
             raise ValueError(f"dictionary has atoms whose norm exceeds the range of {dtype}; rescale it")
-        largest = max(
-            signal_largest, float((code.values.detach().abs() * norms[code.indices.clamp(min=0)]).max())
-        )
+        scaled_values = code.values.detach().abs() * norms[code.indices.clamp(min=0)]
+        largest = max(signal_largest, float(scaled_values.max()) if scaled_values.numel() else 0.0)
         if not largest < float("inf"):
             raise ValueError(
                 f"code.values times the atom norms exceed the range of {dtype}; rescale the code"

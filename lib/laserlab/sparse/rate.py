@@ -229,4 +229,8 @@ def bits_per_pixel(
             raise ValueError(f"{name} must be a pair (height, width) of positive ints; got {pair!r}")
         for value in pair:
             check_positive_int(value, name)
-    return bits_per_token * (token_grid[0] * token_grid[1]) / (image_size[0] * image_size[1])
+    bpp = bits_per_token * (token_grid[0] * token_grid[1]) / (image_size[0] * image_size[1])
+    representable = bool(torch.isfinite(bpp).all()) if isinstance(bpp, torch.Tensor) else math.isfinite(bpp)
+    if not representable:
+        raise ValueError(f"bits_per_token is too large: the bits per pixel overflow; got {bits_per_token!r}")
+    return bpp
