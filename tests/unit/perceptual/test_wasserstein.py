@@ -353,7 +353,7 @@ def test_safe_sqrt_gradient_is_capped():
 def test_sigma_equal_to_num_levels_is_allowed_and_above_is_not():
     a, b = torch.randn(3, 16, 16), torch.randn(3, 16, 16)
     wasserstein_distortion(a, b, torch.full((16, 16), 3.0), num_levels=3)
-    with pytest.raises(ValueError, match=r"log2_sigma must have values in \[0, num_levels\] with num_levels = 3; .*max 3\.01"):
+    with pytest.raises(ValueError, match=r"log2_sigma must .* with num_levels = 3; got min 3\.01, max 3\.01"):
         wasserstein_distortion(a, b, torch.full((16, 16), 3.01), num_levels=3)
 
 
@@ -718,7 +718,7 @@ def test_loss_module_pixels_and_vgg(vgg, monkeypatch):
         loss(reconstruction + 1, target)
     with pytest.raises(ValueError, match="features must be one of"):
         WassersteinDistortion(sigma, features="lpips")
-    with pytest.raises(ValueError, match=r"log2_sigma must have values in \[0, num_levels\] with num_levels = 3"):
+    with pytest.raises(ValueError, match=r"log2_sigma must .* with num_levels = 3"):
         WassersteinDistortion(sigma, num_levels=3)
 
     from laserlab.perceptual.wasserstein import loss
