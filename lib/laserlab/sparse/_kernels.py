@@ -130,14 +130,14 @@ def _matching_pursuit(
     taken = np.zeros(n_atoms, np.bool_)
     coef = np.empty(sparsity, dtype)
     for n in range(n_signals):
-        _, peak = _energy_and_peak(signals, n)
+        peak = dtype.type(0)
+        for m in range(signals.shape[1]):
+            peak = max(peak, abs(signals[n, m]))
         peaks[n] = peak
-        if not (peak <= high and (peak >= low or peak == 0)):
-            _finish(n, 0, signals, atoms, norms, coef, indices, values, residual_norm)
-            continue
+        steps = sparsity if peak <= high and (peak >= low or peak == 0) else 0
         for j in range(n_atoms):
             alpha[j] = corr[n, j]
-        for s in range(sparsity):
+        for s in range(steps):
             k = -1
             best = dtype.type(-1)
             for j in range(n_atoms):
@@ -151,9 +151,9 @@ def _matching_pursuit(
             coef[s] = c
             for j in range(n_atoms):
                 alpha[j] -= c * gram[k, j]
-        for s in range(sparsity):
+        for s in range(steps):
             taken[indices[n, s]] = False
-        _finish(n, sparsity, signals, atoms, norms, coef, indices, values, residual_norm)
+        _finish(n, steps, signals, atoms, norms, coef, indices, values, residual_norm)
 
 
 def _energy_and_peak(signals, n):
