@@ -23,6 +23,8 @@ import math
 
 import torch
 
+from .checks import check_float_tensor
+
 
 def _max_exponent(dtype: torch.dtype) -> int:
     """e with 2^(e-1) <= finfo.max < 2^e: 128 for float32, 1024 for float64."""
@@ -44,6 +46,7 @@ def peak(x: torch.Tensor, name: str, *, rows: bool = False) -> tuple[torch.Tenso
     smallest non-zero one (inf when all are 0), as Python floats. A NaN or Inf anywhere in ``x`` is a
     ``ValueError`` naming ``name``. An empty ``x`` has peaks 0.
     """
+    check_float_tensor(x, name)
     x = x.detach()
     if x.numel() == 0:
         return x.new_zeros(x.shape[0] if rows else ()), float("inf"), 0.0
@@ -100,7 +103,9 @@ def ldexp(x: torch.Tensor, exponent: torch.Tensor | int) -> torch.Tensor:
 
 def _row_shifts(x: torch.Tensor, dim: int) -> torch.Tensor | None:
     """Per-row exponents (keepdim) that bring rows outside the safe range to [0.5, 1), 0 for the others;
-    None when every row is inside (one host sync)."""
+    None when every row is inside (one host sync) or there are none."""
+    if x.numel() == 0:
+        return None
     peaks = x.detach().abs().amax(dim=dim, keepdim=True)
     low, high = safe_range(x.dtype)
     outside = (peaks > high) | ((peaks > 0) & (peaks < low))
@@ -115,6 +120,7 @@ def unit_rows(x: torch.Tensor, *, dim: int = 1) -> torch.Tensor:
     (whose squared norm would overflow to inf or underflow below the normalize's eps) is first brought to
     magnitude ~1 by an exact power of two. Rows inside the range take exactly the plain path. One host
     sync; differentiable in ``x``."""
+    check_float_tensor(x, "x")
     shifts = _row_shifts(x, dim)
     if shifts is not None:
         x = ldexp(x, -shifts)
@@ -125,6 +131,7 @@ def row_norms(x: torch.Tensor, *, dim: int = 1, keepdim: bool = False) -> torch.
     """``torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim)`` for rows of any finite magnitude: rows
     outside :func:`safe_range` are measured after an exact power-of-two rescaling, so a norm is inf only
     where it exceeds the dtype's range itself. One host sync; differentiable in ``x``."""
+    check_float_tensor(x, "x")
     shifts = _row_shifts(x, dim)
     if shifts is None:
         return torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim)

@@ -414,6 +414,10 @@ def update_bottlenecks(
     Returns the update statistics keyed ``"<submodule name>.<stat>"`` (just ``"<stat>"`` for ``module``
     itself).
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module (a model); got {type(module).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None; got {type(optimizer).__name__}")
     stats = {}
     for name, sub in module.named_modules():
         if isinstance(sub, Bottleneck):

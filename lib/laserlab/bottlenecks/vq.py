@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_bool, check_number, check_positive_int
+from ..checks import check_bool, check_finite, check_float_tensor, check_number, check_positive_int
 from ..scaling import row_norms, unit_rows
 from ..sparse.kmeans import nearest_codeword
 from . import distributed
@@ -35,6 +35,15 @@ def rotation_trick(vectors: torch.Tensor, codewords: torch.Tensor) -> torch.Tens
     exactly (the rotated vector only carries the gradient). Norms are computed scale-safely
     (:func:`laserlab.scaling.row_norms`), so vectors of any finite magnitude rotate correctly.
     """
+    check_float_tensor(vectors, "vectors")
+    check_float_tensor(codewords, "codewords")
+    if vectors.dim() != 2 or codewords.shape != vectors.shape:
+        raise ValueError(
+            f"vectors and codewords must have the same shape (N, D); got {tuple(vectors.shape)} and "
+            f"{tuple(codewords.shape)}"
+        )
+    check_finite(vectors.detach(), "vectors")
+    check_finite(codewords.detach(), "codewords")
     codewords = codewords.detach()
     with torch.no_grad():
         x_norm = row_norms(vectors, keepdim=True)

@@ -23,7 +23,15 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from ..checks import check_choice, check_finite, check_float_tensor, check_positive_int
+from ..checks import (
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_int,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 from .omp import SparseCode, check_code
 
 EMBEDDING_METHODS = ("pca", "tsne", "umap")
@@ -172,6 +180,11 @@ def embed(
     """
     _check_rows(codebook, "codebook", minimum=3)
     check_choice(method, "method", EMBEDDING_METHODS)
+    check_nonnegative_int(seed, "seed")
+    if perplexity is not None:
+        check_number(perplexity, "perplexity", minimum=0, maximum=codebook.shape[0], exclusive=True)
+    if n_neighbors is not None:
+        check_int(n_neighbors, "n_neighbors", minimum=2, maximum=codebook.shape[0] - 1)
     rows = codebook.detach().cpu().double()
     count = rows.shape[0]
     if method == "pca":
