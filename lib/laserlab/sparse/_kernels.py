@@ -28,17 +28,18 @@ def _jit(function, **options):
 
 
 def _omp(
-    signals, atoms, norms, corr, gram, sparsity, tol, tiny, low, high, indices, values, residual_norm, peaks
+    signals, atoms, norms, corr, gram, sparsity, tol, tiny, low, high, indices, values, residual_norm, outside
 ):
     """Batch-OMP (Rubinstein et al. 2008) for every row of ``signals``; see ``omp.omp`` for the maths.
 
     ``atoms`` (K, M) unit-norm, ``norms`` (K,) the norms of the atoms as the caller gave them (values are
     written for those), ``corr`` (N, K) = signals @ atomsᵀ, ``gram`` (K, K) = atoms @ atomsᵀ.
     Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0), ``residual_norm`` (N,) and
-    ``peaks`` (N,), each signal's max |x|. ``tol`` (N,) holds each signal's squared-residual target (-inf:
-    none), ``tiny`` the relative round-off level below which a correlation (relative to ‖x‖) or a squared
-    Cholesky pivot counts as zero. A signal whose non-zero peak lies outside [``low``, ``high``] is left
-    uncoded (its squares could overflow or underflow): the caller codes it again, rescaled.
+    ``outside`` (N,). ``tol`` (N,) holds each signal's squared-residual target (-inf: none), ``tiny`` the
+    relative round-off level below which a correlation (relative to ‖x‖) or a squared Cholesky pivot
+    counts as zero. A signal whose max |x| is non-zero and outside [``low``, ``high``] is left uncoded (its
+    squares could overflow or underflow) and its max |x| written to ``outside`` (0 for every other
+    signal): the caller codes it again, rescaled.
 
     Instead of re-solving L Lᵀ γ = α⁰_I and refreshing α = α⁰ − G_I γ at every step, the kernel keeps
     u_t = Dᵀ q_t, the correlations of the Gram–Schmidt-orthonormalised atoms q_t (rows of ``basis``). The
@@ -58,13 +59,13 @@ def _omp(
     # trip, which dominated the per-signal time at small K.
     for n in range(n_signals):
         energy, peak = _energy_and_peak(signals, n)
-        peaks[n] = peak
+        in_range = peak <= high and (peak >= low or peak == 0)
+        outside[n] = 0 if in_range else peak
         # Stop once every correlation is at round-off level of the signal: nothing left to explain.
         floor = tiny * tiny * energy
         for j in range(n_atoms):
             alpha[j] = corr[n, j]
         s = 0
-        in_range = peak <= high and (peak >= low or peak == 0)
         while in_range and s < sparsity and energy > tol[n]:
             k = 0
             best = abs(alpha[0])
@@ -116,12 +117,12 @@ def _omp(
 
 
 def _matching_pursuit(
-    signals, atoms, norms, corr, gram, sparsity, low, high, indices, values, residual_norm, peaks
+    signals, atoms, norms, corr, gram, sparsity, low, high, indices, values, residual_norm, outside
 ):
     """Greedy matching pursuit with no re-selection: exactly ``sparsity`` distinct atoms per signal.
 
     The correlations are kept current with the Gram matrix (α ← α − c G_k) instead of the residual.
-    ``peaks``, ``low`` and ``high`` as in ``_omp``: a signal out of range is left uncoded.
+    ``low``, ``high`` and ``outside`` as in ``_omp``: a signal out of range is left uncoded.
     """
     n_signals = signals.shape[0]
     n_atoms = gram.shape[0]
@@ -133,8 +134,9 @@ def _matching_pursuit(
         peak = dtype.type(0)
         for m in range(signals.shape[1]):
             peak = max(peak, abs(signals[n, m]))
-        peaks[n] = peak
-        steps = sparsity if peak <= high and (peak >= low or peak == 0) else 0
+        in_range = peak <= high and (peak >= low or peak == 0)
+        outside[n] = 0 if in_range else peak
+        steps = sparsity if in_range else 0
         for j in range(n_atoms):
             alpha[j] = corr[n, j]
         for s in range(steps):

@@ -377,14 +377,12 @@ def _code(
     run = _run_numba if use_numba(signals, backend) else _run_torch
     # per-signal targets, so that a rescaled signal gets its rescaled target
     targets = None if tol is None else signals.new_full((signals.shape[0],), tol)
-    code, peaks = run(kind, signals, atoms, norms, gram, sparsity, targets)
-    low, high = safe_range(signals.dtype)
-    outside = (peaks > high) | ((peaks > 0) & (peaks < low))
+    code, outside = run(kind, signals, atoms, norms, gram, sparsity, targets)
     rescaled = atom_exponents is not None
     if bool(outside.any()):
         rescaled = True
         rows = outside.nonzero().flatten()
-        shift = exponents(peaks[rows])
+        shift = exponents(outside[rows])
         scaled = ldexp(signals[rows], -shift[:, None]).contiguous()
         part_targets = None if targets is None else ldexp(targets[rows], -2 * shift)
         part, _ = run(kind, scaled, atoms, norms, gram, sparsity, part_targets)
@@ -397,8 +395,8 @@ def _code(
     if rescaled and not bool(torch.isfinite(code.values).all() & torch.isfinite(code.residual_norm).all()):
         raise ValueError(
             f"the code of these signals cannot be represented in {signals.dtype}: a coefficient or a "
-            f"residual norm exceeds the dtype's range (largest |signal| {float(peaks.max()):.3g}); rescale "
-            "the signals or the dictionary, or use float64"
+            f"residual norm exceeds the dtype's range (largest |signal| {float(signals.abs().max()):.3g}); "
+            "rescale the signals or the dictionary, or use float64"
         )
     return code
 
@@ -432,15 +430,15 @@ def _run_numba(
 ) -> tuple[SparseCode, torch.Tensor]:
     """Correlations by blocked BLAS matmuls, then the per-signal kernel on torch's thread count.
 
-    ``targets`` (N,): each signal's squared-residual target, None for none. Returns the code and each
-    signal's max |x|; signals outside the safe range are left uncoded."""
+    ``targets`` (N,): each signal's squared-residual target, None for none. Returns the code and, per
+    signal, its max |x| where that is outside the safe range (such signals are left uncoded), else 0."""
     compiled = kernels()
     n_signals, _ = signals.shape
     num_atoms = atoms.shape[0]
     code = _empty_code(signals, sparsity, n_signals)
-    peaks = signals.new_zeros(n_signals)
+    outside = signals.new_zeros(n_signals)
     if n_signals == 0:
-        return code, peaks
+        return code, outside
     n_threads = max(1, torch.get_num_threads())
     per_thread = max(64, _CPU_BLOCK_BYTES // (num_atoms * signals.element_size()))
     block = per_thread * n_threads
@@ -451,20 +449,20 @@ def _run_numba(
     tiny = scalar(_ROUNDOFF_EPS * torch.finfo(signals.dtype).eps)
     low, high = (scalar(bound) for bound in safe_range(signals.dtype))
     np_targets = (signals.new_full((n_signals,), -math.inf) if targets is None else targets).numpy()
-    outputs = (code.indices.numpy(), code.values.numpy(), code.residual_norm.numpy(), peaks.numpy())
+    outputs = (code.indices.numpy(), code.values.numpy(), code.residual_norm.numpy(), outside.numpy())
 
     def run(start: int, stop: int, np_corr) -> None:
-        indices, values, residual_norm, row_peaks = (o[start:stop] for o in outputs)
+        indices, values, residual_norm, row_outside = (o[start:stop] for o in outputs)
         x = signals[start:stop].numpy()
         if kind == "omp":
             compiled.omp_kernel(
                 x, np_atoms, np_norms, np_corr, np_gram, sparsity, np_targets[start:stop], tiny, low, high,
-                indices, values, residual_norm, row_peaks,
+                indices, values, residual_norm, row_outside,
             )  # fmt: skip
         else:
             compiled.matching_pursuit_kernel(
                 x, np_atoms, np_norms, np_corr, np_gram, sparsity, low, high, indices, values, residual_norm,
-                row_peaks,
+                row_outside,
             )  # fmt: skip
 
     pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
@@ -487,7 +485,7 @@ def _run_numba(
     finally:
         if pool is not None:
             pool.shutdown()
-    return code, peaks
+    return code, outside
 
 
 # --------------------------------------------------------------------------------------------------- torch
@@ -509,13 +507,15 @@ def _run_torch(
     sparsity: int,
     targets: torch.Tensor | None,
 ) -> tuple[SparseCode, torch.Tensor]:
-    """The vectorised coders (any device), with each signal's max |x| (see :func:`_run_numba`)."""
+    """The vectorised coders (any device), with the out-of-range magnitudes of :func:`_run_numba`."""
     peaks = signals.abs().amax(dim=1) if signals.shape[0] else signals.new_zeros(0)
+    low, high = safe_range(signals.dtype)
+    outside = torch.where((peaks > high) | ((peaks > 0) & (peaks < low)), peaks, torch.zeros_like(peaks))
     if kind == "omp":
         code = _omp_torch(signals, atoms, gram, sparsity, targets)
     else:
         code = _matching_pursuit_torch(signals, atoms, gram, sparsity)
-    return _rescale(code, norms), peaks
+    return _rescale(code, norms), outside
 
 
 def _omp_torch(
