@@ -24,14 +24,15 @@ on its training set and stored in the checkpoint; :func:`rate_accounting` gives 
 estimated and coded rates side by side.
 
 A new option codec subclasses :class:`Codec` and is added with :func:`register`; its keyword-only
-constructor arguments are its options. A laserlab format
-wraps its payload with :func:`container.pack` / :func:`container.unpack` under a new ``container.KINDS``
-entry and a :func:`container.model_id` of everything decoding depends on (weights, priors, settings), and
-codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` under
-:class:`CategoricalPrior` priors kept in the checkpoint (``prior.state_dict()``).
+constructor arguments are its options. A laserlab format wraps its payload with :func:`container.pack` /
+:func:`container.unpack` under a new ``container.KINDS`` entry and a :func:`container.model_id` of
+everything decoding depends on (weights, priors, settings), and codes discrete symbols with
+:func:`entropy.encode` / :func:`entropy.decode` under :class:`CategoricalPrior` priors kept in the
+checkpoint (``prior.state_dict()``).
 
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
 :mod:`.checkpoints` (codecs from checkpoints), :mod:`.tokenizers` (tokenizer codecs, priors, rates),
+:mod:`.comparison` (the trivial baselines on a model's test images, and their PSNR at its rate),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
 :mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files).
@@ -41,6 +42,7 @@ from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
 from .checkpoints import from_checkpoint, read_checkpoint, register_checkpoint_family
+from .comparison import BaselineCurves, baseline_curves
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
@@ -60,6 +62,7 @@ __all__ = [
     "CODECS",
     "METRICS",
     "AVIFCodec",
+    "BaselineCurves",
     "CategoricalPrior",
     "Codec",
     "CodecStatus",
@@ -75,6 +78,7 @@ __all__ = [
     "TokenizerPriors",
     "WebPCodec",
     "available",
+    "baseline_curves",
     "bd_psnr",
     "bd_rate",
     "build",
