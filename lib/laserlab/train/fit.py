@@ -109,6 +109,22 @@ def steps_to_reach(history: Sequence[tuple[int, float]], target: float) -> int |
     return None
 
 
+def late_gain(history: Sequence[tuple[int, float]], *, window: float = 0.25) -> float | None:
+    """How much a logged metric still moved at the end of training: the mean of the values logged in the
+    last ``window`` of the steps (e.g. ``read_history(...)["val/psnr"]``, (step, value) pairs) minus the
+    mean of those in the ``window`` before it. Near 0: the curve has flattened. ``None`` when either
+    window holds no value. Means over windows, not single points, so validation noise does not decide."""
+    check_number(window, "window", minimum=0.0, maximum=0.5, exclusive=True)
+    if not history:
+        return None
+    last = max(step for step, _ in history)
+    recent = [v for s, v in history if s > (1 - window) * last]
+    before = [v for s, v in history if (1 - 2 * window) * last < s <= (1 - window) * last]
+    if not recent or not before:
+        return None
+    return sum(recent) / len(recent) - sum(before) / len(before)
+
+
 def check_checkpoint(path: str | Path) -> None:
     """Raise a ``ValueError`` naming ``path`` and how to start afresh when the checkpoint cannot be read
     (truncated, corrupt, not a checkpoint), instead of a bare torch or pickle error from deep inside
