@@ -118,8 +118,9 @@ def late_gain(history: Sequence[tuple[int, float]], *, window: float = 0.25) -> 
     if not history:
         return None
     last = max(step for step, _ in history)
-    recent = [v for s, v in history if s > (1 - window) * last]
-    before = [v for s, v in history if (1 - 2 * window) * last < s <= (1 - window) * last]
+    cut, start = last - window * last, last - 2 * window * last
+    recent = [v for s, v in history if s > cut]
+    before = [v for s, v in history if start < s <= cut]
     if not recent or not before:
         return None
     return sum(recent) / len(recent) - sum(before) / len(before)
