@@ -1,8 +1,8 @@
 """The trivial baselines on a model's own test images, and what they reach at the model's rate.
 
 :func:`baseline_curves` codes the images with ``mean_colour`` (one point: 24 bits plus the container)
-and with ``thumbnail`` at factors f = 2, 4, 8, … (every power of two up to the images' shorter side;
-f = 1 would store the 8-bit image itself), with real files (:func:`laserlab.codecs.evaluate`), and returns
+and with ``thumbnail`` at factors f = 2, 4, 8, … (every power of two below the images' shorter side:
+f = 1 would store the 8-bit image itself, f = side is the mean colour again), with real files (:func:`laserlab.codecs.evaluate`), and returns
 a :class:`BaselineCurves`.
 
 **"At a model's rate".** The thumbnail has one rate per factor. Its PSNR at a rate r (e.g. a model's
@@ -125,11 +125,11 @@ def _value(point: RDPoint, metric: str) -> float:
 def baseline_curves(
     images, *, factors: Sequence[int] | None = None, upsample: str = "bilinear"
 ) -> BaselineCurves:
-    """Mean colour and thumbnail (at ``factors``, default 2, 4, … up to the images' shorter side) on
+    """Mean colour and thumbnail (at ``factors``, default 2, 4, … below the images' shorter side) on
     ``images`` (a list of (3, H, W) in [0, 1] or a batch), PSNR per image; see the module docstring."""
     if factors is None:
         side = min(min(image.shape[-2:]) for image in images)
-        factors = [2**k for k in range(1, max(1, int(math.log2(side))) + 1)]
+        factors = [2**k for k in range(1, side.bit_length()) if 2**k < side] or [2]
     if isinstance(factors, str) or not isinstance(factors, Sequence) or not factors:
         raise TypeError(f"factors must be a non-empty list of ints; got {factors!r}")
     for factor in factors:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .layout import draw_baselines, figure_axes
 
@@ -113,6 +114,10 @@ def rate_distortion(
         ax.plot(rates, values, "o-", label=label, zorder=2)
     if log_rate:
         ax.set_xscale("log")
+        # plain numbers at 1, 2 and 5 per decade; unlabelled minor ticks (they collide on short ranges)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
