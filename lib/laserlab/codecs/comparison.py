@@ -2,8 +2,8 @@
 
 :func:`baseline_curves` codes the images with ``mean_colour`` (one point: 24 bits plus the container)
 and with ``thumbnail`` at factors f = 2, 4, 8, … (every power of two below the images' shorter side:
-f = 1 would store the 8-bit image itself, f = side is the mean colour again), with real files (:func:`laserlab.codecs.evaluate`), and returns
-a :class:`BaselineCurves`.
+f = 1 would store the 8-bit image itself, f = side is the mean colour again), with real files
+(:func:`laserlab.codecs.evaluate`), and returns a :class:`BaselineCurves`.
 
 **"At a model's rate".** The thumbnail has one rate per factor. Its PSNR at a rate r (e.g. a model's
 coded bpp) is interpolated **linearly in log2(bpp)** between the two neighbouring points of its curve:
@@ -105,12 +105,16 @@ class BaselineCurves:
         return f"{label} ({psnr:.2f} dB at {bpp:.3f} bpp) {versus_mean}; it {versus_thumb}."
 
     def as_dict(self) -> dict[str, object]:
-        """Plain JSON-ready data: each baseline's (bpp, PSNR) points."""
+        """Plain JSON-ready data: each baseline's points with ``bpp``, ``psnr_db`` and ``mse`` (and the
+        thumbnail's ``factor``), for tables and ``metrics.json``."""
+
+        def entry(point: RDPoint) -> dict[str, float]:
+            return {"bpp": point.bpp, "psnr_db": point.metrics["psnr"], "mse": _value(point, "mse")}
+
         return {
-            "mean_colour": {"bpp": self.mean_colour.bpp, "psnr_db": self.mean_colour.metrics["psnr"]},
+            "mean_colour": entry(self.mean_colour),
             "thumbnail": [
-                {"factor": f, "bpp": p.bpp, "psnr_db": p.metrics["psnr"]}
-                for f, p in zip(self.factors, self.thumbnail, strict=True)
+                {"factor": f, **entry(p)} for f, p in zip(self.factors, self.thumbnail, strict=True)
             ],
         }
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from ..bottlenecks.patches import token_map
 from ..checks import check_positive_int
 from ..sparse.analysis import perplexity
-from .layout import draw_baselines, figure_axes
+from .layout import draw_baselines, figure_axes, log_rate_axis
 
 STRENGTH_CMAP = "inferno"
 CHANNELS = (("R", "tab:red"), ("G", "tab:green"), ("B", "tab:blue"))
@@ -211,7 +211,7 @@ def coder_rate_distortion(
     title: str = "",
     ax: Axes | None = None,
 ) -> Figure:
-    """MSE (log scale) against bits per pixel for rows of :func:`laserlab.experiments.pixels.compare`.
+    """MSE against bits per pixel (both axes log) for rows of :func:`laserlab.experiments.pixels.compare`.
 
     One line per (method, fit set): VQ over its codebook sizes, MP and OMP over S (labelled at each point).
     Held-out fits are solid, in-sample fits (any ``fitted_on`` label containing "in-sample") dashed. Rows
@@ -241,6 +241,7 @@ def coder_rate_distortion(
             ax.annotate(tag, (r.bits_per_pixel, max(r.mse, floor)), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
     ax.set_yscale("log")
+    log_rate_axis(ax)  # rates span 0.03 (baselines) to 43 bits per pixel (S = 4 on pixels)
     ax.set_xlabel(
         "bits per pixel (fixed rate; baselines: real files)" if baselines else "bits per pixel (fixed rate)"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 
 def figure_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -31,3 +32,12 @@ def draw_baselines(ax: Axes, baselines: dict[str, list[tuple[float, float]]] | N
             [p[0] for p in pairs], [p[1] for p in pairs], linestyle=style, marker=marker,
             color=str(0.15 + 0.18 * (index % 4)), lw=1.2, ms=5, label=label, zorder=1,
         )  # fmt: skip
+
+
+def log_rate_axis(ax: Axes) -> None:
+    """A log-scale bits-per-pixel x axis labelled with plain numbers at 1, 2 and 5 per decade (labelled
+    minor ticks collide on ranges shorter than a decade)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())

@@ -7,9 +7,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .layout import draw_baselines, figure_axes
+from .layout import draw_baselines, figure_axes, log_rate_axis
 
 
 def reconstruction_grid(
@@ -113,11 +112,7 @@ def rate_distortion(
         rates, values = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
         ax.plot(rates, values, "o-", label=label, zorder=2)
     if log_rate:
-        ax.set_xscale("log")
-        # plain numbers at 1, 2 and 5 per decade; unlabelled minor ticks (they collide on short ranges)
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        log_rate_axis(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

@@ -72,7 +72,10 @@ def test_verdict_is_generated_from_the_numbers(curves):
     assert "does NOT beat the mean colour" in below_mean
     outside = curves.verdict("M", curves.thumbnail[-1].bpp * 2, 40.0)
     assert "outside the thumbnail curve" in outside
-    assert curves.as_dict()["thumbnail"][0]["factor"] == 16
+    summary = curves.as_dict()
+    assert summary["thumbnail"][0]["factor"] == 16
+    assert summary["thumbnail"][0]["mse"] == curves.curve("thumbnail", "mse")[0][1]
+    assert summary["mean_colour"]["psnr_db"] == curves.mean_colour.metrics["psnr"]
 
 
 def test_factors_are_checked(images):

@@ -166,7 +166,7 @@ def test_coder_rate_distortion_draws_one_line_per_method_and_fit_set():
     assert lines["matching pursuit, fitted on test (in-sample)"].get_linestyle() == "--"
     omp_y = lines["exact OMP, fitted on train"].get_ydata()
     assert omp_y[1] == 1e-4  # MSE 0 is drawn at half the smallest positive MSE, on the log axis
-    assert ax.get_yscale() == "log" and ax.get_title() == "pixels"
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "log" and ax.get_title() == "pixels"
     plt.close(fig)
 
 
