@@ -451,11 +451,12 @@ def _model_from(checkpoint: dict, path: Path) -> nn.Module:
             "trained by laserlab.train"
         )
     options = dict(checkpoint["hyper_parameters"]["config"]["model"])
-    model = build_model(options.pop("name"), **options)
     prefix = "model."
-    model.load_state_dict(
-        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    )
+    state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    # in the precision it was trained in (load_state_dict would cast float64 weights to float32)
+    dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
+    model = build_model(options.pop("name"), **options).to(dtype)
+    model.load_state_dict(state)
     return model.eval()
 
 

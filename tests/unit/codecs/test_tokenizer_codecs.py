@@ -3,6 +3,7 @@ the training set, damaged files."""
 
 import math
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,15 @@ MODELS = {
     "hierarchical_vq": {"name": "hierarchical", **SMALL, "bottleneck": DICTIONARY, "coarse_bottleneck": VQ},
 }
 DATA = {"name": "samples", "image_size": 16, "batch_size": 8, "options": {"crops_per_image": 4}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: more intra-op threads than free cores only make OpenMP spin (10-50x slower here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def train(folder: Path, model: dict) -> Path:
@@ -267,6 +277,26 @@ def test_model_id_depends_on_weights_and_priors(checkpoints, tmp_path, test_imag
         other = codecs.from_checkpoint(_rewrite(source, tmp_path / f"{name}.ckpt", change))
         with pytest.raises(ValueError, match="written by another model"):
             other.decode(file)
+
+
+def test_a_float64_checkpoint_codes_in_float64(checkpoints, tmp_path, test_images):
+    def to_double(checkpoint):
+        state = checkpoint["state_dict"]
+        checkpoint["state_dict"] = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
+
+    path = _rewrite(checkpoints["hierarchical"], tmp_path / "double.ckpt", to_double)
+    codecs.fit_checkpoint_priors(path)
+    codec = codecs.from_checkpoint(path)
+    assert next(codec.model.parameters()).dtype == torch.float64
+    image = test_images[0]
+    file = codec.encode(image)
+    _, payload = container.unpack(file, kind="tokenizer", model=codec._model, decoder="test")
+    with torch.no_grad():
+        expected = codec.model(image[None].double()).reconstruction[0].float()
+        fine, coarse = codec.model.encode(image[None].double())
+    # each dictionary level's coefficient range travels as a float64
+    assert struct.unpack("<2d", payload[:16]) == (float(fine.sparse.max_abs), float(coarse.sparse.max_abs))
+    torch.testing.assert_close(codec.decode(file), expected, rtol=0, atol=1e-6)
 
 
 def test_damaged_files_raise_value_errors(checkpoints, test_images):

@@ -29,6 +29,15 @@ CONFIG = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models: more intra-op threads than free cores only make OpenMP spin (10-50x slower here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _split(split: str):
     return data.dataset("samples", split=split, image_size=16, seed=1, crops_per_image=4)
 
