@@ -275,28 +275,7 @@ def decode(
         if data:
             raise ValueError(f"a stream of 0 symbols is empty; got {len(data)} bytes")
         return torch.zeros(0, dtype=torch.int64)
-    if len(data) < _RANS_FLUSH_BYTES or len(data) % 4:
-        raise ValueError(
-            f"data is not an rANS stream: it must be whole 32-bit words, at least {_RANS_FLUSH_BYTES} bytes; "
-            f"got {len(data)} bytes (truncated or corrupt)"
-        )
-    pad, _, pad_prior = _padding(priors, indexes)
-    index_list = indexes.tolist() + [pad_prior] * pad
-    # Zero words after the stream: a truncated stream then reads zeros, not memory past its end (the
-    # decoder reads its 8-byte state, then at most one 32-bit word per symbol unless corrupt data
-    # decodes to the escape slot).
-    padded = bytes(data) + bytes(4 * len(index_list))
-    ans, _ = _compressai()
-    decoded = ans.RansDecoder().decode_with_indexes(padded, index_list, *_coder_tables(priors))
-    symbols = torch.tensor(decoded[:count], dtype=torch.int64)
-    sizes = torch.tensor([p.alphabet_size for p in priors], dtype=torch.int64)[indexes]
-    bad = (symbols < 0) | (symbols >= sizes)
-    if bool(bad.any()):
-        raise ValueError(
-            f"data is corrupt or was coded under other priors: {int(bad.sum())} decoded symbol(s) fall "
-            "outside their prior's alphabet"
-        )
-    return symbols
+    return StreamDecoder(data, count).decode(priors, indexes)
 
 
 class StreamDecoder:
@@ -325,7 +304,9 @@ class StreamDecoder:
         ans, _ = _compressai()
         self._decoder = ans.RansDecoder()
         if data:
-            # zero words after the stream: one per symbol that may be read (see decode())
+            # Zero words after the stream: a truncated stream then reads zeros, not memory past its end (the
+            # decoder reads its 8-byte state, then at most one 32-bit word per symbol unless corrupt data
+            # decodes to the escape slot).
             self._decoder.set_stream(bytes(data) + bytes(4 * max(max_symbols, MIN_CODED_SYMBOLS)))
 
     def decode(
