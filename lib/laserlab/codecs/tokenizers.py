@@ -140,14 +140,25 @@ class TokenizerPriors:
                 f"tokenizer priors of format {found!r}; this laserlab reads format {FORMAT_VERSION} "
                 "(refit them with laserlab.codecs.fit_checkpoint_priors)"
             )
-        levels = tuple(
+        keys = {"format", "images", "smoothing", "levels"}
+        levels = state.get("levels")
+        if set(state) != keys or not isinstance(levels, list) or not levels:
+            raise ValueError(
+                f"tokenizer priors must hold exactly the keys {sorted(keys)}; got {sorted(state)}"
+            )
+        for level in levels:
+            if not isinstance(level, dict) or level.get("kind") not in ("vq", "dictionary"):
+                raise ValueError(
+                    f"each level of tokenizer priors must be a dict of kind vq or dictionary; got {level!r}"
+                )
+        parsed = tuple(
             LevelPriors(
                 level["kind"],
                 {name: CategoricalPrior.from_state_dict(p) for name, p in level["priors"].items()},
             )
-            for level in state["levels"]
+            for level in levels
         )
-        return cls(levels, int(state["images"]), float(state["smoothing"]))
+        return cls(parsed, int(state["images"]), float(state["smoothing"]))
 
 
 # ---------------------------------------------------------------------------------------------- streams

@@ -229,6 +229,12 @@ def test_checkpoints_without_or_with_foreign_priors_and_non_checkpoints(checkpoi
     bare = _rewrite(source, tmp_path / "bare.ckpt", lambda c: c.pop(tokenizers.PRIORS_KEY))
     with pytest.raises(ValueError, match=r"holds no entropy-coding priors.*fit_checkpoint_priors"):
         codecs.from_checkpoint(bare)
+    broken = _rewrite(source, tmp_path / "broken.ckpt", lambda c: c[tokenizers.PRIORS_KEY].pop("levels"))
+    with pytest.raises(ValueError, match="must hold exactly the keys"):
+        codecs.from_checkpoint(broken)
+    old = _rewrite(source, tmp_path / "old.ckpt", lambda c: c[tokenizers.PRIORS_KEY].update(format=0))
+    with pytest.raises(ValueError, match="priors of format 0"):
+        codecs.from_checkpoint(old)
     foreign = torch.load(checkpoints["vq_vae"], weights_only=True)[tokenizers.PRIORS_KEY]
     mixed = _rewrite(source, tmp_path / "mixed.ckpt", lambda c: c.update({tokenizers.PRIORS_KEY: foreign}))
     with pytest.raises(ValueError, match="do not fit its model"):
