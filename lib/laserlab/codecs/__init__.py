@@ -17,14 +17,22 @@ thumbnail      factor=4, upsample="bilinear"    laserlab container: 8-bit ⌈H/f
 mean_colour    —                                laserlab container: 24-bit mean colour
 =============  ===============================  =========================================================
 
-A new codec (e.g. a tokenizer or learned codec loaded from a checkpoint) subclasses :class:`Codec` and is
-added with :func:`register`; its keyword-only constructor arguments are its options. A laserlab format
-wraps its payload with :func:`container.pack` / :func:`container.unpack` under a new ``container.KINDS``
-entry and a :func:`container.model_id` of everything decoding depends on (weights, priors, settings), and
-codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` under
-:class:`CategoricalPrior` priors kept in the checkpoint (``prior.state_dict()``).
+Codecs that a trained model defines come from its checkpoint: ``codecs.from_checkpoint(path)`` picks the
+codec by model family (:mod:`.checkpoints`); ``tokenizer`` (:mod:`.tokenizers`) is a VQ-VAE, DL-VAE,
+K-SVD-VAE or two-level autoencoder trained by ``laserlab.train.fit``, entropy-coded under priors fitted
+on its training set and stored in the checkpoint; :func:`rate_accounting` gives its closed-form,
+estimated and coded rates side by side.
+
+A new option codec subclasses :class:`Codec` and is added with :func:`register`; its keyword-only
+constructor arguments are its options. A laserlab format wraps its payload with :func:`container.pack` /
+:func:`container.unpack` under a new ``container.KINDS`` entry and a :func:`container.model_id` of
+everything decoding depends on (weights, priors, settings), and codes discrete symbols with
+:func:`entropy.encode` / :func:`entropy.decode` under :class:`CategoricalPrior` priors kept in the
+checkpoint (``prior.state_dict()``).
 
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
+:mod:`.checkpoints` (codecs from checkpoints), :mod:`.tokenizers` (tokenizer codecs, priors, rates),
+:mod:`.comparison` (the trivial baselines on a model's test images, and their PSNR at its rate),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
 :mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files).
@@ -33,17 +41,28 @@ Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.sta
 from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
+from .checkpoints import from_checkpoint, read_checkpoint, register_checkpoint_family
+from .comparison import BaselineCurves, baseline_curves
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
 from .metrics import ms_ssim, ms_ssim_scales
 from .registry import CODECS, CodecStatus, CodecUnavailableError, available, build, options, register
 from .standard import AVIFCodec, JPEG2000Codec, JPEGCodec, PillowCodec, WebPCodec
+from .tokenizers import (
+    RateAccounting,
+    TokenizerCodec,
+    TokenizerPriors,
+    fit_checkpoint_priors,
+    fit_priors,
+    rate_accounting,
+)
 
 __all__ = [
     "CODECS",
     "METRICS",
     "AVIFCodec",
+    "BaselineCurves",
     "CategoricalPrior",
     "Codec",
     "CodecStatus",
@@ -53,9 +72,13 @@ __all__ = [
     "MeanColourCodec",
     "PillowCodec",
     "RDPoint",
+    "RateAccounting",
     "ThumbnailCodec",
+    "TokenizerCodec",
+    "TokenizerPriors",
     "WebPCodec",
     "available",
+    "baseline_curves",
     "bd_psnr",
     "bd_rate",
     "build",
@@ -63,13 +86,19 @@ __all__ = [
     "container",
     "entropy",
     "evaluate",
+    "fit_checkpoint_priors",
+    "fit_priors",
+    "from_checkpoint",
     "image_from_uint8",
     "image_to_uint8",
     "ms_ssim",
     "ms_ssim_scales",
     "options",
+    "rate_accounting",
     "rd_curve",
+    "read_checkpoint",
     "read_image",
     "register",
+    "register_checkpoint_family",
     "write_image",
 ]

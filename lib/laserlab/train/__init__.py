@@ -8,7 +8,8 @@
   step, same loss terms in training and validation, quality/rate/code metrics);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
 - :mod:`.checkpoint` — :class:`AtomicCheckpointIO`;
-- :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`.
+- :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`,
+  :func:`late_gain` (has a curve flattened?).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .config import (
     TrainerConfig,
     recipe,
 )
-from .fit import FitResult, fit, read_history, steps_to_reach
+from .fit import FitResult, fit, late_gain, read_history, steps_to_reach
 from .losses import (
     LOSSES,
     REGULARIZERS,
@@ -54,6 +55,7 @@ __all__ = [
     "TrainerConfig",
     "atomic_save",
     "fit",
+    "late_gain",
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
     "read_history",
