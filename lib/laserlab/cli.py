@@ -24,10 +24,15 @@ def _report(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, fit
 
+    # flags given explicitly are honoured even when falsy: an empty directory or 0 steps is an error
+    if args.output_dir is not None and not args.output_dir.strip():
+        raise ValueError(f"--output-dir must be a directory path; got {args.output_dir!r}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be an int >= 1; got {args.max_steps}")
     config = TrainConfig.from_yaml(args.config)
-    if args.output_dir:
+    if args.output_dir is not None:
         config = config.with_overrides(output_dir=args.output_dir)
-    if args.max_steps:
+    if args.max_steps is not None:
         config = config.with_overrides(trainer={"max_steps": args.max_steps})
     result = fit(config)
     for name, value in sorted(result.metrics.items()):

@@ -239,7 +239,11 @@ class Bottleneck(nn.Module, abc.ABC):
         return latent.to(dtype)
 
     def forward(self, latent: torch.Tensor) -> BottleneckOutput:
-        """Quantise ``latent`` (B, dim, H, W); see :class:`BottleneckOutput`."""
+        """Quantise ``latent`` (B, dim, H, W); see :class:`BottleneckOutput`.
+
+        A loss that cannot be represented in the bottleneck's dtype — a latent of 1e20 has squared errors
+        of about 1e40, beyond float32 — is a ``ValueError`` rather than an inf or NaN loss.
+        """
         self.check_latent(latent)
         if self.training and self.needs_update:
             self._forwards_since_update += 1
@@ -251,7 +255,23 @@ class Bottleneck(nn.Module, abc.ABC):
                     RuntimeWarning,
                     stacklevel=2,
                 )
-        return self._forward(latent)
+        output = self._forward(latent)
+        self._check_loss(output, latent)
+        return output
+
+    def _check_loss(self, output: BottleneckOutput, latent: torch.Tensor) -> None:
+        """The loss and quantisation error must be finite (one host sync)."""
+        terms = [output.loss.detach()]
+        if "quantization_error" in output.stats:
+            terms.append(output.stats["quantization_error"].to(output.loss.dtype))
+        if bool(torch.isfinite(torch.stack(terms)).all()):
+            return
+        largest = float(latent.detach().abs().max())
+        raise ValueError(
+            f"{type(self).__name__} loss cannot be represented in {self.entries.dtype}: the squared distance "
+            f"between the latent (max |x| = {largest:.3g}) and its codes exceeds the dtype's range; scale "
+            "the latent down or compute in float64 (.double())"
+        )
 
     @torch.no_grad()
     def encode(self, latent: torch.Tensor) -> Any:
@@ -394,6 +414,10 @@ def update_bottlenecks(
     Returns the update statistics keyed ``"<submodule name>.<stat>"`` (just ``"<stat>"`` for ``module``
     itself).
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module (a model); got {type(module).__name__}")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None; got {type(optimizer).__name__}")
     stats = {}
     for name, sub in module.named_modules():
         if isinstance(sub, Bottleneck):

@@ -36,6 +36,7 @@ from torch import nn
 
 from .. import sparse
 from ..checks import check_choice, check_finite, check_number, check_positive_int
+from ..scaling import unit_rows
 from ..sparse import SOLVERS, SparseCode, ksvd_update, online_update, replace_unused_atoms
 from ..sparse.online import OnlineState, check_forgetting
 from ..sparse.rate import QuantizedCode, check_value_bits, dequantize, quantize_values, support_bits
@@ -159,7 +160,7 @@ class DictionaryBottleneck(Bottleneck):
 
     def atoms(self) -> torch.Tensor:
         """The dictionary as used, (num_atoms, dim·patch_size²) with unit-norm rows."""
-        return F.normalize(self.dictionary, dim=1) if self.update_rule == "gradient" else self.dictionary
+        return unit_rows(self.dictionary) if self.update_rule == "gradient" else self.dictionary
 
     def extra_repr(self) -> str:
         options = [
@@ -292,7 +293,7 @@ class DictionaryBottleneck(Bottleneck):
         tokens = torch.cat([batch_tokens for batch_tokens, _ in pending.batches]).to(dtype)
         code = _concatenate([batch_code for _, batch_code in pending.batches])
         if self.update_rule == "gradient":
-            self.dictionary.copy_(F.normalize(self.dictionary, dim=1))
+            self.dictionary.copy_(unit_rows(self.dictionary))
             return tokens, code.residual_norm.to(dtype)
         tokens = distributed.all_gather_rows(tokens)
         code = _gather(code)

@@ -22,29 +22,41 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_positive_int
+from ..checks import check_finite, check_positive_int
 from ..sparse import SparseCode
 
 
 def _check_tensor(x, name: str) -> None:
+    """A torch tensor; a floating-point one must be finite."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    if x.is_floating_point() and x.numel():
+        check_finite(x.detach(), name)
 
 
 def token_grid(shape: tuple[int, ...] | torch.Size, patch_size: int) -> tuple[int, int, int]:
-    """(B, h, w): the number of images and the patch grid of a (B, C, H, W) tensor, h = ⌈H/p⌉, w = ⌈W/p⌉."""
+    """(B, h, w): the number of images and the patch grid of a (B, C, H, W) tensor, h = ⌈H/p⌉, w = ⌈W/p⌉.
+
+    ``shape`` must be four ints >= 1 (an empty tensor has no tokens to speak of)."""
     check_positive_int(patch_size, "patch_size")
-    if len(shape) != 4:
-        raise ValueError(f"shape must be (B, C, H, W); got {tuple(shape)}")
+    if not isinstance(shape, tuple | list | torch.Size):
+        raise TypeError(f"shape must be a tuple (B, C, H, W) of ints >= 1; got {type(shape).__name__}")
+    if not all(isinstance(size, int) and not isinstance(size, bool) for size in shape):
+        raise TypeError(f"shape must be a tuple (B, C, H, W) of ints >= 1; got {tuple(shape)!r}")
+    if len(shape) != 4 or min(shape) < 1:
+        raise ValueError(f"shape must be (B, C, H, W) with B, C, H, W >= 1; got {tuple(shape)}")
     batch, _, height, width = shape
     return batch, -(-height // patch_size), -(-width // patch_size)
 
 
 def to_tokens(x: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Tokens (B·h·w, C·p²) of a (B, C, H, W) tensor, in the module's token order and vector layout."""
+    """Tokens (B·h·w, C·p²) of a (B, C, H, W) tensor (B, C, H, W >= 1; finite if floating point), in the
+    module's token order and vector layout."""
     _check_tensor(x, "x")
-    if x.dim() != 4:
-        raise ValueError(f"x must be a tensor of shape (B, C, H, W); got {tuple(x.shape)}")
+    if x.dim() != 4 or x.numel() == 0:
+        raise ValueError(
+            f"x must be a tensor of shape (B, C, H, W) with B, C, H, W >= 1; got {tuple(x.shape)}"
+        )
     batch, channels, height, width = x.shape
     _, rows, cols = token_grid(x.shape, patch_size)
     p = patch_size

@@ -24,8 +24,9 @@ from .patches import PatchCode, from_tokens, to_tokens, token_grid
 
 def patch_latent(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, H, W) → (B, C·p², h, w): channel k at grid cell (r, q) is element k of that patch's token."""
-    batch, rows, cols = token_grid(images.shape, patch_size)
+    check_float_tensor(images, "images")
     tokens = to_tokens(images, patch_size)
+    batch, rows, cols = token_grid(images.shape, patch_size)
     return tokens.reshape(batch, rows, cols, -1).permute(0, 3, 1, 2).contiguous()
 
 

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_bool, check_number, check_positive_int
+from ..checks import check_bool, check_finite, check_float_tensor, check_number, check_positive_int
+from ..scaling import row_norms, unit_rows
 from ..sparse.kmeans import nearest_codeword
 from . import distributed
 from .base import Bottleneck, BottleneckOutput, PendingUpdate, derive_seed
@@ -31,15 +32,25 @@ def rotation_trick(vectors: torch.Tensor, codewords: torch.Tensor) -> torch.Tens
     complement), written with Householder vectors as R = I − 2wwᵀ + 2q̂x̂ᵀ, w = (x̂ + q̂)/‖x̂ + q̂‖, and
     λ = ‖q‖/‖x‖; R and λ carry no gradient, so ∂L/∂x = λRᵀ ∂L/∂q̃ — the gradient is rotated like the
     vector instead of copied as by the straight-through estimator. The returned value is ``codewords``
-    exactly (the rotated vector only carries the gradient).
+    exactly (the rotated vector only carries the gradient). Norms are computed scale-safely
+    (:func:`laserlab.scaling.row_norms`), so vectors of any finite magnitude rotate correctly.
     """
+    check_float_tensor(vectors, "vectors")
+    check_float_tensor(codewords, "codewords")
+    if vectors.dim() != 2 or codewords.shape != vectors.shape:
+        raise ValueError(
+            f"vectors and codewords must have the same shape (N, D); got {tuple(vectors.shape)} and "
+            f"{tuple(codewords.shape)}"
+        )
+    check_finite(vectors.detach(), "vectors")
+    check_finite(codewords.detach(), "codewords")
     codewords = codewords.detach()
     with torch.no_grad():
-        x_norm = vectors.norm(dim=1, keepdim=True)
+        x_norm = row_norms(vectors, keepdim=True)
         u = vectors / x_norm.clamp_min(torch.finfo(vectors.dtype).tiny)
-        q = F.normalize(codewords, dim=1)
+        q = unit_rows(codewords)
         w = F.normalize(u + q, dim=1)
-        scale = codewords.norm(dim=1, keepdim=True) / x_norm.clamp_min(torch.finfo(vectors.dtype).eps)
+        scale = row_norms(codewords, keepdim=True) / x_norm.clamp_min(torch.finfo(vectors.dtype).eps)
     rotated = (
         vectors - 2 * (vectors * w).sum(1, keepdim=True) * w + 2 * (vectors * u).sum(1, keepdim=True) * q
     )
@@ -157,7 +168,7 @@ class VectorQuantizer(Bottleneck):
 
     def codewords(self) -> torch.Tensor:
         """The codebook as used, (num_codes, code_dim): unit-norm rows with ``cosine``."""
-        return F.normalize(self.codebook, dim=1) if self.cosine else self.codebook
+        return unit_rows(self.codebook) if self.cosine else self.codebook
 
     def extra_repr(self) -> str:
         options = [f"num_codes={self.num_codes}", f"dim={self.dim}", f"commitment={self.commitment}"]
@@ -177,7 +188,7 @@ class VectorQuantizer(Bottleneck):
         """(B, dim, H, W) → code-space token vectors (B·H·W, code_dim) in the module's dtype."""
         tokens = self.in_compute_dtype(latent).permute(0, 2, 3, 1).reshape(-1, self.dim)
         x = self.project_in(tokens) if self.project_in is not None else tokens
-        return F.normalize(x, dim=1) if self.cosine else x
+        return unit_rows(x) if self.cosine else x
 
     def _from_code_space(self, vectors: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
         """Code-space vectors (B·H·W, code_dim) → the latent (B, dim, H, W) of the (B, H, W) ``grid``."""
@@ -265,7 +276,7 @@ class VectorQuantizer(Bottleneck):
             smoothed = (self.ema_counts + eps) / (total + self.num_codes * eps)
             means = self.ema_sums / (smoothed * total).unsqueeze(1)
             if self.cosine:
-                means = F.normalize(means, dim=1)
+                means = unit_rows(means)
             self.codebook.copy_(torch.where((self.ema_counts > 0).unsqueeze(1), means, self.codebook))
         return pending.batches[-1]
 

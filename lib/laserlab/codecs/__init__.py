@@ -19,9 +19,12 @@ mean_colour    —                                laserlab container: 24-bit mea
 
 Codecs of trained models come from their training checkpoints: ``codecs.from_checkpoint(path)`` reads a
 checkpoint of :func:`laserlab.train.fit` and returns the codec of its model's family (registry
-:data:`CHECKPOINT_CODECS`; :mod:`.checkpoint` says how a family registers). Learned codecs
-(:class:`LearnedCodec`, :mod:`.learned`: factorized prior, mean-scale hyperprior) write the laserlab
-container around CompressAI's rANS streams, padding images to their size multiple and cropping back.
+:data:`CHECKPOINT_CODECS`; :mod:`.checkpoint` says how a family registers). Tokenizers (:mod:`.tokenizers`:
+a VQ-VAE, DL-VAE, K-SVD-VAE or two-level autoencoder) are entropy coded under priors fitted on their
+training set and stored in the checkpoint; :func:`rate_accounting` gives their closed-form, estimated and
+coded rates side by side. Learned codecs (:class:`LearnedCodec`, :mod:`.learned`: factorized prior,
+mean-scale hyperprior) write the laserlab container around CompressAI's rANS streams, padding images to
+their size multiple and cropping back.
 
 A new codec subclasses :class:`Codec` and is added with :func:`register` (its keyword-only constructor
 arguments are its options) or, when it codes a trained model, to :data:`CHECKPOINT_CODECS`. A laserlab format
@@ -31,6 +34,8 @@ codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` unde
 :class:`CategoricalPrior` priors kept in the checkpoint (``prior.state_dict()``).
 
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
+:mod:`.tokenizers` (tokenizer codecs, priors, rates),
+:mod:`.comparison` (the trivial baselines on a model's test images, and their PSNR at its rate),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
 :mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files), :mod:`.checkpoint`
@@ -41,6 +46,7 @@ from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
 from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, from_checkpoint, load_trained_model
+from .comparison import BaselineCurves, baseline_curves
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
@@ -48,12 +54,21 @@ from .learned import LearnedCodec
 from .metrics import ms_ssim, ms_ssim_scales
 from .registry import CODECS, CodecStatus, CodecUnavailableError, available, build, options, register
 from .standard import AVIFCodec, JPEG2000Codec, JPEGCodec, PillowCodec, WebPCodec
+from .tokenizers import (
+    RateAccounting,
+    TokenizerCodec,
+    TokenizerPriors,
+    fit_checkpoint_priors,
+    fit_priors,
+    rate_accounting,
+)
 
 __all__ = [
     "CHECKPOINT_CODECS",
     "CODECS",
     "METRICS",
     "AVIFCodec",
+    "BaselineCurves",
     "CategoricalPrior",
     "CheckpointFamily",
     "Codec",
@@ -65,10 +80,14 @@ __all__ = [
     "MeanColourCodec",
     "PillowCodec",
     "RDPoint",
+    "RateAccounting",
     "ThumbnailCodec",
+    "TokenizerCodec",
+    "TokenizerPriors",
     "TrainedModel",
     "WebPCodec",
     "available",
+    "baseline_curves",
     "bd_psnr",
     "bd_rate",
     "build",
@@ -76,6 +95,8 @@ __all__ = [
     "container",
     "entropy",
     "evaluate",
+    "fit_checkpoint_priors",
+    "fit_priors",
     "from_checkpoint",
     "image_from_uint8",
     "image_to_uint8",
@@ -83,6 +104,7 @@ __all__ = [
     "ms_ssim",
     "ms_ssim_scales",
     "options",
+    "rate_accounting",
     "rd_curve",
     "read_image",
     "register",

@@ -3,10 +3,10 @@
 A checkpoint written by :func:`laserlab.train.fit` holds the training config (hyperparameter ``config``)
 and the weights (``state_dict``; the model's under ``model.``). :func:`from_checkpoint` reads it
 (:func:`laserlab.train.read_checkpoint`: CRC-checked, tensors and plain containers only), builds the model
-from the config's ``model`` section, loads the weights (CPU, eval mode) and hands the resulting
-:class:`TrainedModel` to the first registered family whose model types it is an instance of. A missing,
-truncated or corrupt file, a checkpoint without a laserlab config, weights that do not fit the config
-and a model no family codes are each a ``ValueError`` naming the file.
+from the config's ``model`` section, loads the weights (CPU, eval mode, in the precision they were trained
+in) and hands the resulting :class:`TrainedModel` to the first registered family whose model types it is
+an instance of. A missing, truncated or corrupt file, a checkpoint without a laserlab config, weights that
+do not fit the config and a model no family codes are each a ``ValueError`` naming the file.
 
 Families are the entries of :data:`CHECKPOINT_CODECS`, a registry of :class:`CheckpointFamily` records.
 A family registers itself beside its codec class, in one line::
@@ -14,7 +14,8 @@ A family registers itself beside its codec class, in one line::
     CHECKPOINT_CODECS.register("learned", CheckpointFamily((LearnedCodecModel,), LearnedCodec.from_trained))
 
 where ``codec(trained: TrainedModel) -> Codec`` may read more of ``trained.checkpoint`` than the weights
-(e.g. entropy-coding priors stored beside them). Registered: ``learned``
+(e.g. entropy-coding priors stored beside them). Registered: ``tokenizer`` (VQ-VAE, DL-VAE, K-SVD-VAE and
+two-level autoencoders → :class:`~laserlab.codecs.tokenizers.TokenizerCodec`) and ``learned``
 (:class:`~laserlab.models.LearnedCodecModel` → :class:`~laserlab.codecs.learned.LearnedCodec`).
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..registry import Registry
@@ -81,6 +83,9 @@ def load_trained_model(path: str | Path) -> TrainedModel:
     state = {
         key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)
     }
+    # in the precision it was trained in (load_state_dict would cast float64 weights to float32)
+    dtype = next((value.dtype for value in state.values() if value.is_floating_point()), torch.float32)
+    model = model.to(dtype)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

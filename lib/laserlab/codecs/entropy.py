@@ -8,7 +8,11 @@ indices and one for quantised coefficients, with different alphabets).
 
 - :func:`estimate_bits` is the model's ideal code length, −Σ_i log2 p_{indexes_i}(symbols_i), in bits;
 - :func:`encode` writes the rANS stream (bytes); :func:`decode` reads it back exactly, given the same
-  priors, the symbol count and the same indexes.
+  priors, the symbol count and the same indexes;
+- :class:`StreamDecoder` reads the same stream in consecutive chunks, each with its own priors, for
+  formats where the priors of later symbols depend on earlier ones (a count says how many symbols follow,
+  a decoded symbol narrows the next one's alphabet): the encoder still writes everything with one
+  :func:`encode` call, whose priors and indexes, chunk after chunk, are what the decoder passes.
 
 How the coder uses a prior (as ``compressai.entropy_models.EntropyModel`` does): the probabilities, with
 one extra zero-probability slot that CompressAI reserves for its escape code, are quantised to a CDF of
@@ -271,34 +275,82 @@ def decode(
         if data:
             raise ValueError(f"a stream of 0 symbols is empty; got {len(data)} bytes")
         return torch.zeros(0, dtype=torch.int64)
-    if len(data) < _RANS_FLUSH_BYTES or len(data) % 4:
-        raise ValueError(
-            f"data is not an rANS stream: it must be whole 32-bit words, at least {_RANS_FLUSH_BYTES} bytes; "
-            f"got {len(data)} bytes (truncated or corrupt)"
-        )
-    pad, _, pad_prior = _padding(priors, indexes)
-    index_list = indexes.tolist() + [pad_prior] * pad
-    # Zero words after the stream: a truncated stream then reads zeros, not memory past its end (the
-    # decoder reads its 8-byte state, then at most one 32-bit word per symbol unless corrupt data
-    # decodes to the escape slot).
-    padded = bytes(data) + bytes(4 * len(index_list))
-    ans, _ = _compressai()
-    decoded = ans.RansDecoder().decode_with_indexes(padded, index_list, *_coder_tables(priors))
-    symbols = torch.tensor(decoded[:count], dtype=torch.int64)
-    sizes = torch.tensor([p.alphabet_size for p in priors], dtype=torch.int64)[indexes]
-    bad = (symbols < 0) | (symbols >= sizes)
-    if bool(bad.any()):
-        raise ValueError(
-            f"data is corrupt or was coded under other priors: {int(bad.sum())} decoded symbol(s) fall "
-            "outside their prior's alphabet"
-        )
-    return symbols
+    return StreamDecoder(data, count).decode(priors, indexes)
+
+
+class StreamDecoder:
+    """Reads an rANS stream written by :func:`encode` chunk by chunk: ``decode(priors, indexes)`` returns
+    the next ``len(indexes)`` symbols, symbol i under ``priors[indexes[i]]``.
+
+    The stream is the one :func:`encode` wrote for all symbols at once; chunks may use any priors, as
+    long as each symbol gets the prior it was encoded with. ``max_symbols`` bounds the symbols read in
+    all (the decoder reads zeros past the end of a truncated stream, never memory past it); reading more
+    is a ``ValueError``, as is a decoded symbol outside its prior's alphabet (corrupt data or other
+    priors). Padding that :func:`encode` added to a short stream trails the symbols and is never read.
+    """
+
+    def __init__(self, data: bytes, max_symbols: int):
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError(f"data must be bytes; got {type(data).__name__}")
+        check_nonnegative_int(max_symbols, "max_symbols")
+        self.max_symbols = max_symbols
+        self.decoded = 0
+        self._empty = not data
+        if data and (len(data) < _RANS_FLUSH_BYTES or len(data) % 4):
+            raise ValueError(
+                f"data is not an rANS stream: it must be whole 32-bit words, at least {_RANS_FLUSH_BYTES} "
+                f"bytes; got {len(data)} bytes (truncated or corrupt)"
+            )
+        ans, _ = _compressai()
+        self._decoder = ans.RansDecoder()
+        if data:
+            # Zero words after the stream: a truncated stream then reads zeros, not memory past its end (the
+            # decoder reads its 8-byte state, then at most one 32-bit word per symbol unless corrupt data
+            # decodes to the escape slot).
+            self._decoder.set_stream(bytes(data) + bytes(4 * max(max_symbols, MIN_CODED_SYMBOLS)))
+
+    def decode(
+        self,
+        priors: CategoricalPrior | Sequence[CategoricalPrior],
+        indexes: torch.Tensor | None = None,
+        *,
+        count: int | None = None,
+    ) -> torch.Tensor:
+        """The next symbols, (N,) int64: N = ``len(indexes)`` (symbol i under ``priors[indexes[i]]``), or
+        ``count`` symbols under the one prior ``priors`` when ``indexes`` is None."""
+        if indexes is None:
+            check_nonnegative_int(count, "count")
+        elif count is not None:
+            raise ValueError("give indexes or count, not both")
+        total = indexes.numel() if isinstance(indexes, torch.Tensor) else count
+        priors, indexes = _priors_and_indexes(priors, indexes, total)
+        if total == 0:
+            return torch.zeros(0, dtype=torch.int64)
+        if self.decoded + total > self.max_symbols:
+            raise ValueError(
+                f"the stream holds at most {self.max_symbols} symbols; asked for {self.decoded + total} "
+                "(corrupt data or a decoder that disagrees with the encoder)"
+            )
+        if self._empty:
+            raise ValueError(f"data is an empty stream; asked for {total} symbols (truncated or corrupt)")
+        decoded = self._decoder.decode_stream(indexes.tolist(), *_coder_tables(priors))
+        self.decoded += total
+        symbols = torch.tensor(decoded, dtype=torch.int64)
+        sizes = torch.tensor([p.alphabet_size for p in priors], dtype=torch.int64)[indexes]
+        bad = (symbols < 0) | (symbols >= sizes)
+        if bool(bad.any()):
+            raise ValueError(
+                f"data is corrupt or was coded under other priors: {int(bad.sum())} decoded symbol(s) fall "
+                "outside their prior's alphabet"
+            )
+        return symbols
 
 
 __all__ = [
     "MAX_ALPHABET",
     "PRECISION",
     "CategoricalPrior",
+    "StreamDecoder",
     "decode",
     "encode",
     "estimate_bits",

@@ -6,6 +6,11 @@ sigmoid (clamping instead would give no gradient to pixels outside the range). H
 of the model's ``downsample`` factor (and, for dictionary bottlenecks, of ``downsample·patch_size`` for
 whole patches).
 
+Codes: :meth:`Autoencoder.encode` gives the discrete codes of images, one entry per level (fine →
+coarse; each what that level's ``bottleneck.encode`` returns), and :meth:`Autoencoder.decode` the
+reconstruction they define; in evaluation mode ``decode(encode(x))`` equals ``forward(x).reconstruction``
+(the codecs in :mod:`laserlab.codecs.tokenizers` write these codes to files).
+
 The rate is the bottleneck's: each latent of shape (B, dim, h, w) is cut into tokens of ``patch_size``²
 positions (the bottleneck's ``patch_size``, 1 for VQ) and each token costs ``bits_per_token``,
 so bits per pixel = Σ_levels bits_per_token · tokens / (H·W).
@@ -84,6 +89,16 @@ def level_bits(latent_shape: torch.Size, bottleneck: Bottleneck) -> float:
     return float(bottleneck.bits_per_token) * rows * cols
 
 
+def check_levels(codes, levels: int) -> None:
+    """``codes`` must be a list or tuple of one entry per level (``levels`` of them), fine → coarse."""
+    if not isinstance(codes, list | tuple):
+        raise TypeError(
+            f"codes must be a list of {levels} level code(s), fine → coarse; got {type(codes).__name__}"
+        )
+    if len(codes) != levels:
+        raise ValueError(f"codes must hold {levels} level code(s), fine → coarse; got {len(codes)}")
+
+
 def to_signed(images: torch.Tensor) -> torch.Tensor:
     """[0, 1] → [-1, 1], the range the encoders see."""
     return images * 2 - 1
@@ -140,6 +155,23 @@ class Autoencoder(nn.Module):
                 f"{name} height and width must be multiples of {multiple} for this model; "
                 f"got {tuple(images.shape[-2:])}"
             )
+
+    def latent_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """(channels, rows, columns) of each latent, fine → coarse, for images of ``height``×``width``
+        pixels (multiples of :attr:`size_multiple`)."""
+        return [(self.latent_dim, height // self.downsample, width // self.downsample)]
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> list:
+        """The codes of ``images`` (B, 3, H, W) in [0, 1]: ``[bottleneck.encode(latent)]``, as the
+        evaluation-mode forward makes them (no state changes)."""
+        self.check_input(images)
+        return [self.bottleneck.encode(self.encoder(to_signed(images)))]
+
+    def decode(self, codes: list) -> torch.Tensor:
+        """The reconstruction (B, 3, H, W) in (0, 1) of ``codes`` from :meth:`encode`."""
+        check_levels(codes, 1)
+        return torch.sigmoid(self.decoder(self.bottleneck.decode(codes[0])))
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Reconstruct ``images`` (B, 3, H, W) in [0, 1]; see :class:`AutoencoderOutput`."""

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..checks import check_positive_int
-from .autoencoder import Autoencoder, AutoencoderOutput, level_bits, make_bottleneck, to_signed
+from .autoencoder import Autoencoder, AutoencoderOutput, check_levels, level_bits, make_bottleneck, to_signed
 from .blocks import Decoder, Encoder, check_downsample
 
 
@@ -75,6 +75,30 @@ class HierarchicalAutoencoder(nn.Module):
         return self.downsample * patch
 
     check_input = Autoencoder.check_input
+
+    def latent_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
+        """(channels, rows, columns) of the fine and the coarse latent for images of ``height``×``width``
+        pixels (multiples of :attr:`size_multiple`)."""
+        rows, cols = height // self.downsample, width // self.downsample
+        return [(self.latent_dim, rows, cols), (self.coarse_dim, rows // 2, cols // 2)]
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> list:
+        """The codes ``[fine, coarse]`` of ``images`` (B, 3, H, W) in [0, 1], as the evaluation-mode
+        forward makes them: the fine latent is computed from the *decoded* coarse codes, as in forward."""
+        self.check_input(images)
+        features = self.encoder(to_signed(images))
+        coarse = self.coarse_bottleneck.encode(self.coarse_encoder(features))
+        coarse_quantized = self.coarse_bottleneck.decode(coarse)
+        fine_latent = self.fine_projection(torch.cat([features, self.coarse_to_fine(coarse_quantized)], 1))
+        return [self.bottleneck.encode(fine_latent), coarse]
+
+    def decode(self, codes: list) -> torch.Tensor:
+        """The reconstruction (B, 3, H, W) in (0, 1) of the codes ``[fine, coarse]`` from :meth:`encode`."""
+        check_levels(codes, 2)
+        fine, coarse = self.bottleneck.decode(codes[0]), self.coarse_bottleneck.decode(codes[1])
+        both = torch.cat([fine, self.coarse_upsample(coarse)], 1)
+        return torch.sigmoid(self.decoder(both))
 
     def forward(self, images: torch.Tensor) -> AutoencoderOutput:
         """Reconstruct ``images`` (B, 3, H, W) in [0, 1]; see :class:`AutoencoderOutput`."""

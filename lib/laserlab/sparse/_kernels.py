@@ -27,14 +27,19 @@ def _jit(function, **options):
         return njit(cache=False, nogil=True, **options)(function)
 
 
-def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values, residual_norm):
+def _omp(
+    signals, atoms, norms, corr, gram, sparsity, tol, tiny, low, high, indices, values, residual_norm, outside
+):
     """Batch-OMP (Rubinstein et al. 2008) for every row of ``signals``; see ``omp.omp`` for the maths.
 
     ``atoms`` (K, M) unit-norm, ``norms`` (K,) the norms of the atoms as the caller gave them (values are
     written for those), ``corr`` (N, K) = signals @ atomsᵀ, ``gram`` (K, K) = atoms @ atomsᵀ.
-    Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0) and ``residual_norm`` (N,).
-    ``tol`` is the squared-residual target (-inf: none), ``tiny`` the relative round-off level below which
-    a correlation (relative to ‖x‖) or a squared Cholesky pivot counts as zero.
+    Writes ``indices``/``values`` (N, S) (slots past the support: -1 / 0), ``residual_norm`` (N,) and
+    ``outside`` (N,). ``tol`` (N,) holds each signal's squared-residual target (-inf: none), ``tiny`` the
+    relative round-off level below which a correlation (relative to ‖x‖) or a squared Cholesky pivot
+    counts as zero. A signal whose max |x| is non-zero and outside [``low``, ``high``] is left uncoded (its
+    squares could overflow or underflow) and its max |x| written to ``outside`` (0 for every other
+    signal): the caller codes it again, rescaled.
 
     Instead of re-solving L Lᵀ γ = α⁰_I and refreshing α = α⁰ − G_I γ at every step, the kernel keeps
     u_t = Dᵀ q_t, the correlations of the Gram–Schmidt-orthonormalised atoms q_t (rows of ``basis``). The
@@ -42,7 +47,7 @@ def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values
     sqrt(G_kk − ‖w‖²), u_s = (G_k − Σ w_t u_t) / pivot and z_s = α_k / pivot = ⟨q_s, x⟩, after which
     α ← α − z_s u_s and ‖r‖² ← ‖r‖² − z_s². One back substitution Lᵀ γ = z gives the coefficients at the end.
     """
-    n_signals, dim = signals.shape
+    n_signals = signals.shape[0]
     n_atoms = gram.shape[0]
     dtype = corr.dtype
     alpha = np.empty(n_atoms, dtype)
@@ -53,15 +58,15 @@ def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values
     # Plain element indexing throughout: every array view (row slice) costs a reference-count round
     # trip, which dominated the per-signal time at small K.
     for n in range(n_signals):
-        energy = dtype.type(0)
-        for m in range(dim):
-            energy += signals[n, m] * signals[n, m]
+        energy, peak = _energy_and_peak(signals, n)
+        in_range = peak <= high and (peak >= low or peak == 0)
+        outside[n] = 0 if in_range else peak
         # Stop once every correlation is at round-off level of the signal: nothing left to explain.
         floor = tiny * tiny * energy
         for j in range(n_atoms):
             alpha[j] = corr[n, j]
         s = 0
-        while s < sparsity and energy > tol:
+        while in_range and s < sparsity and energy > tol[n]:
             k = 0
             best = abs(alpha[0])
             for j in range(1, n_atoms):
@@ -111,10 +116,13 @@ def _omp(signals, atoms, norms, corr, gram, sparsity, tol, tiny, indices, values
         _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm)
 
 
-def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, values, residual_norm):
+def _matching_pursuit(
+    signals, atoms, norms, corr, gram, sparsity, low, high, indices, values, residual_norm, outside
+):
     """Greedy matching pursuit with no re-selection: exactly ``sparsity`` distinct atoms per signal.
 
     The correlations are kept current with the Gram matrix (α ← α − c G_k) instead of the residual.
+    ``low``, ``high`` and ``outside`` as in ``_omp``: a signal out of range is left uncoded.
     """
     n_signals = signals.shape[0]
     n_atoms = gram.shape[0]
@@ -123,9 +131,15 @@ def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, valu
     taken = np.zeros(n_atoms, np.bool_)
     coef = np.empty(sparsity, dtype)
     for n in range(n_signals):
+        peak = dtype.type(0)
+        for m in range(signals.shape[1]):
+            peak = max(peak, abs(signals[n, m]))
+        in_range = peak <= high and (peak >= low or peak == 0)
+        outside[n] = 0 if in_range else peak
+        steps = sparsity if in_range else 0
         for j in range(n_atoms):
             alpha[j] = corr[n, j]
-        for s in range(sparsity):
+        for s in range(steps):
             k = -1
             best = dtype.type(-1)
             for j in range(n_atoms):
@@ -139,9 +153,21 @@ def _matching_pursuit(signals, atoms, norms, corr, gram, sparsity, indices, valu
             coef[s] = c
             for j in range(n_atoms):
                 alpha[j] -= c * gram[k, j]
-        for s in range(sparsity):
+        for s in range(steps):
             taken[indices[n, s]] = False
-        _finish(n, sparsity, signals, atoms, norms, coef, indices, values, residual_norm)
+        _finish(n, steps, signals, atoms, norms, coef, indices, values, residual_norm)
+
+
+def _energy_and_peak(signals, n):
+    """‖x‖² and max |x| of signal n."""
+    energy = signals.dtype.type(0)
+    peak = signals.dtype.type(0)
+    for m in range(signals.shape[1]):
+        v = signals[n, m]
+        energy += v * v
+        if abs(v) > peak:
+            peak = abs(v)
+    return energy, peak
 
 
 def _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm):
@@ -193,8 +219,11 @@ def _approximate_ksvd_sweep(residual, atoms, values, order, offsets, sparsity):
             norm += new_d[m] * new_d[m]
         if norm > 0:
             new_d /= np.sqrt(norm)
-        else:
-            new_d[:] = d
+        else:  # every user's coefficient and residual is 0: keep the atom's direction, at unit norm
+            norm = dtype.type(0)
+            for m in range(dim):
+                norm += d[m] * d[m]
+            new_d[:] = d / np.sqrt(norm)
         dd = dtype.type(0)
         for m in range(dim):
             dd += d[m] * new_d[m]
@@ -211,6 +240,7 @@ def _approximate_ksvd_sweep(residual, atoms, values, order, offsets, sparsity):
         atoms[k] = new_d
 
 
+_energy_and_peak = _jit(_energy_and_peak, inline="always")
 _finish = _jit(_finish, inline="always")
 omp_kernel = _jit(_omp)
 matching_pursuit_kernel = _jit(_matching_pursuit)

@@ -16,14 +16,23 @@ behind the figures of :mod:`laserlab.viz.codes` and :mod:`laserlab.viz.embedding
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from ..checks import check_choice, check_finite, check_float_tensor, check_positive_int
-from .omp import SparseCode
+from ..checks import (
+    check_choice,
+    check_finite,
+    check_float_tensor,
+    check_int,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
+from .omp import SparseCode, check_code
 
 EMBEDDING_METHODS = ("pca", "tsne", "umap")
 
@@ -80,35 +89,45 @@ def usage_counts(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
     return torch.bincount(flat.long(), minlength=num_codes)
 
 
+def check_counts(counts, name: str = "counts") -> None:
+    """``counts`` must be a float tensor (K,), K >= 1, of finite non-negative counts or frequencies."""
+    check_float_tensor(counts, name)
+    if counts.dim() != 1 or counts.numel() == 0:
+        raise ValueError(f"{name} must have shape (K,) with K >= 1; got {tuple(counts.shape)}")
+    low, high = torch.stack(torch.aminmax(counts.detach())).tolist()
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name} must be finite; it contains NaN or Inf")
+    if low < 0:
+        raise ValueError(f"{name} must be >= 0 (counts or frequencies); got min {low:.6g}")
+
+
 def perplexity(counts: torch.Tensor) -> torch.Tensor:
     """exp(entropy) of the code distribution given per-code counts (K,): K when uniform, 1 for one code.
 
-    Returns a scalar tensor (1 when all counts are zero).
+    Returns a scalar tensor (1 when all counts are zero). ``counts``: see :func:`check_counts`.
     """
+    check_counts(counts)
     p = counts / counts.sum().clamp_min(torch.finfo(counts.dtype).tiny)
     return torch.exp(-torch.special.xlogy(p, p).sum())
 
 
 def used_fraction(counts: torch.Tensor) -> torch.Tensor:
-    """Fraction of codes with a non-zero count, from per-code counts (K,); a scalar tensor."""
+    """Fraction of codes with a non-zero count, from per-code counts (K,) (see :func:`check_counts`); a
+    scalar tensor."""
+    check_counts(counts)
     return (counts > 0).to(counts.dtype).mean()
-
-
-def _check_code(code: SparseCode) -> None:
-    if not isinstance(code, SparseCode):
-        raise TypeError(f"code must be a SparseCode; got {type(code).__name__}")
 
 
 def code_strength(code: SparseCode) -> torch.Tensor:
     """L1 norm of each token's coefficients, Σ_s |γ_s| → (N,) in the code's dtype."""
-    _check_code(code)
+    check_code(code)
     return code.values.abs().sum(1)
 
 
 def dominant_atom(code: SparseCode) -> torch.Tensor:
     """Index of the atom with the largest |coefficient| of each token → (N,) long; -1 for a token with
     no atom (an OMP code that stopped before its first atom)."""
-    _check_code(code)
+    check_code(code)
     if code.indices.shape[1] == 0:
         return code.indices.new_full((code.indices.shape[0],), -1)
     magnitude = torch.where(code.indices >= 0, code.values.abs(), torch.full_like(code.values, -1.0))
@@ -161,6 +180,11 @@ def embed(
     """
     _check_rows(codebook, "codebook", minimum=3)
     check_choice(method, "method", EMBEDDING_METHODS)
+    check_nonnegative_int(seed, "seed")
+    if perplexity is not None:
+        check_number(perplexity, "perplexity", minimum=0, maximum=codebook.shape[0], exclusive=True)
+    if n_neighbors is not None:
+        check_int(n_neighbors, "n_neighbors", minimum=2, maximum=codebook.shape[0] - 1)
     rows = codebook.detach().cpu().double()
     count = rows.shape[0]
     if method == "pca":

@@ -15,14 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..checks import (
-    check_bool,
-    check_choice,
-    check_finite,
-    check_float_tensor,
-    check_nonnegative_int,
-    check_positive_int,
-)
+from ..checks import check_bool, check_choice, check_float_tensor, check_nonnegative_int, check_positive_int
+from ..scaling import exponents, in_safe_range, ldexp, peak
 
 #: how :func:`kmeans` picks its starting centroids
 KMEANS_STARTS = ("kmeans++", "random")
@@ -51,7 +45,27 @@ def nearest_codeword(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Ten
     ``vectors`` (N, D) and ``codebook`` (K, D), same dtype and device → indices (N,) long. Computes
     argmin_k ‖e_k‖² − 2⟨x, e_k⟩ (‖x‖² is common to a row) with one ``addmm`` per block of rows, no N×K×D
     temporaries and no square roots; ties go to the lowest index. Not differentiable (indices only).
+    Vectors and codewords whose magnitudes lie outside :func:`laserlab.scaling.safe_range` (where ‖e‖² or
+    ⟨x, e⟩ could overflow or underflow) are compared after one exact power-of-two rescaling of both, which
+    changes no distance ranking.
     """
+    check_float_tensor(vectors, "vectors")
+    check_float_tensor(codebook, "codebook")
+    if codebook.dim() != 2 or 0 in codebook.shape:
+        raise ValueError(f"codebook must have shape (K, D) with K, D >= 1; got {tuple(codebook.shape)}")
+    if vectors.dim() != 2 or vectors.shape[1] != codebook.shape[1]:
+        raise ValueError(
+            f"vectors must have shape (N, D) with D = codebook.shape[1] = {codebook.shape[1]}; "
+            f"got {tuple(vectors.shape)}"
+        )
+    if vectors.dtype != codebook.dtype or vectors.device != codebook.device:
+        raise TypeError(
+            f"codebook must have the dtype and device of vectors ({vectors.dtype}, {vectors.device}); got "
+            f"{codebook.dtype}, {codebook.device}"
+        )
+    if vectors.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long, device=vectors.device)
+    vectors, codebook = _common_scale(vectors, codebook)
     squared_norms = codebook.square().sum(1).unsqueeze(0)
     rows = max(1, _SCORE_BLOCK_ELEMENTS // max(1, codebook.shape[0]))
     if vectors.shape[0] <= rows:
@@ -61,6 +75,17 @@ def nearest_codeword(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Ten
         block = vectors[start : start + rows]
         indices[start : start + rows] = torch.addmm(squared_norms, block, codebook.T, alpha=-2).argmin(1)
     return indices
+
+
+def _common_scale(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors (finite, non-empty) unchanged when their magnitudes are in the safe range, else all
+    divided by the one power of two that brings the largest magnitude to [0.5, 1)."""
+    ranges = [peak(t, name)[1:] for t, name in zip(tensors, ("vectors", "codebook"), strict=False)]
+    smallest, largest = min(low for low, _ in ranges), max(high for _, high in ranges)
+    if in_safe_range(smallest, largest, tensors[0].dtype):
+        return tensors
+    shift = exponents(torch.tensor(largest, dtype=torch.float64)).to(tensors[0].device)
+    return tuple(ldexp(t, -shift) for t in tensors)
 
 
 @torch.no_grad()
@@ -91,12 +116,15 @@ def kmeans(
     centroids are scaled to unit length after the last step (a zero centroid, possible only from zero rows,
     becomes the first unit basis vector) — a dictionary's atoms.
 
+    Scale-equivariant: signals whose magnitude lies outside :func:`laserlab.scaling.safe_range` are
+    clustered after one exact power-of-two rescaling, undone on the centroids.
+
     ``generator`` draws every random choice, on its own device (CPU, or the device of ``signals``); the
     result is a function of the data and the generator's state. Returns a :class:`KMeansResult`.
     """
     check_float_tensor(signals, "signals")
-    if signals.dim() != 2 or signals.shape[0] == 0:
-        raise ValueError(f"signals must have shape (N, M) with N >= 1; got {tuple(signals.shape)}")
+    if signals.dim() != 2 or 0 in signals.shape:
+        raise ValueError(f"signals must have shape (N, M) with N, M >= 1; got {tuple(signals.shape)}")
     check_positive_int(num_clusters, "num_clusters")
     check_nonnegative_int(iterations, "iterations")
     check_choice(start, "start", KMEANS_STARTS)
@@ -108,8 +136,14 @@ def kmeans(
             f"num_clusters must be at most the number of signals N = {n_signals} for a k-means++ start; "
             f"got {num_clusters}"
         )
-    check_finite(signals, "signals")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+    _, smallest, largest = peak(signals, "signals")
     signals = signals.detach()
+    shift = None
+    if not in_safe_range(smallest, largest, signals.dtype):
+        shift = exponents(torch.tensor(largest, dtype=torch.float64)).to(signals.device)
+        signals = ldexp(signals, -shift)
     if start == "kmeans++":
         centroids = _kmeans_plus_plus(signals, num_clusters, generator)
     else:
@@ -132,6 +166,8 @@ def kmeans(
         fallback[:, 0] = 1
         tiny = torch.finfo(centroids.dtype).tiny
         centroids = torch.where(norms > 0, centroids / norms.clamp(min=tiny), fallback)
+    elif shift is not None and not spherical:
+        centroids = ldexp(centroids, shift)
     return KMeansResult(centroids=centroids, counts=counts)
 
 

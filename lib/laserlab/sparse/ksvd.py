@@ -14,16 +14,18 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_bool, check_finite, check_float_tensor
+from ..checks import check_bool, check_float_tensor
+from ..scaling import exponents, in_safe_range, ldexp, peak
 from ._backend import check_backend, kernels, use_numba
-from .omp import SparseCode
+from .omp import SparseCode, check_code, combine_atoms
 
 
 @dataclass
 class DictionaryUpdate:
     """Result of a dictionary update.
 
-    ``dictionary`` (K, M): updated atoms, unit-norm rows (atoms without users are returned unchanged);
+    ``dictionary`` (K, M): updated atoms, unit-norm rows (atoms without users are returned unchanged; an
+    atom whose users all have zero coefficients and zero residuals keeps its direction, normalised);
     ``code``: the input supports with updated coefficients and the residual norms ‖x − D γ‖ of the new fit;
     ``used`` (K,) bool: atoms that had at least one user.
     """
@@ -53,6 +55,12 @@ def ksvd_update(
     Then R_ω ← E − γ_ω d_kᵀ. Atoms without users are left as they are (replace them with
     :func:`laserlab.sparse.replace_unused_atoms`).
 
+    The sweep is scale-equivariant and computed so: when the signals, coefficients or atoms have magnitudes
+    outside :func:`laserlab.scaling.safe_range` (where squares could overflow or underflow), the atoms are
+    normalised (their coefficients rescaled to match) and signals and coefficients brought to magnitude ~1
+    by one exact power of two, which is undone on the result. A result that cannot be represented in the
+    dtype is a ``ValueError``. An empty batch (N = 0) changes nothing.
+
     Args:
         signals: (N, M) float32 or float64.
         dictionary: (K, M), same dtype and device; the code's coefficients refer to these rows as given.
@@ -65,13 +73,21 @@ def ksvd_update(
     Returns:
         :class:`DictionaryUpdate`.
     """
-    _check_update_inputs(signals, dictionary, code, backend)
     check_bool(approximate, "approximate")
+    scale = _check_update_inputs(signals, dictionary, code, backend)
     num_atoms = dictionary.shape[0]
     n_signals, sparsity = code.indices.shape
     atoms = dictionary.detach().clone(memory_format=torch.contiguous_format)
-    values = code.values.detach().clone().reshape(-1)
-    residual = signals.detach() - code.reconstruct(atoms)
+    values = code.values.detach().clone()
+    signals = signals.detach()
+    if scale is not None:
+        norms, shift = scale
+        if norms is not None:
+            atoms = atoms / norms[:, None]
+            values = values * norms[code.indices.clamp(min=0)]
+        values, signals = ldexp(values, -shift), ldexp(signals, -shift)
+    residual = signals - combine_atoms(code.indices, values, atoms)
+    values = values.reshape(-1)
 
     flat = code.indices.reshape(-1)
     valid = flat >= 0
@@ -84,12 +100,19 @@ def ksvd_update(
     else:
         _sweep_torch(residual, atoms, values, order, offsets.tolist(), sparsity, approximate)
 
-    updated = SparseCode(
-        indices=code.indices,
-        values=values.reshape(n_signals, sparsity),
-        residual_norm=torch.linalg.vector_norm(residual, dim=1),
-    )
-    return DictionaryUpdate(dictionary=atoms, code=updated, used=counts > 0)
+    used = counts > 0
+    values = values.reshape(n_signals, sparsity)
+    residual_norm = torch.linalg.vector_norm(residual, dim=1)
+    if scale is not None:
+        values, residual_norm = ldexp(values, shift), ldexp(residual_norm, shift)
+        atoms = torch.where(used[:, None], atoms, dictionary.detach())
+        if not bool(torch.isfinite(values).all() & torch.isfinite(residual_norm).all()):
+            raise ValueError(
+                f"the updated code cannot be represented in {signals.dtype}: a coefficient or a residual "
+                "norm exceeds the dtype's range; rescale the signals, or use float64"
+            )
+    updated = SparseCode(indices=code.indices, values=values, residual_norm=residual_norm)
+    return DictionaryUpdate(dictionary=atoms, code=updated, used=used)
 
 
 def _sweep_torch(
@@ -114,7 +137,8 @@ def _sweep_torch(
         if approximate:
             new_d = users.T @ g + d * (g @ g)
             norm = torch.linalg.vector_norm(new_d)
-            new_d = torch.where(norm > 0, new_d / norm, d)
+            # every user's coefficient and residual is 0: keep the atom's direction, at unit norm
+            new_d = torch.where(norm > 0, new_d / norm, d / torch.linalg.vector_norm(d))
             new_g = users @ new_d + g * (d @ new_d)
             users += torch.outer(g, d) - torch.outer(new_g, new_d)
         else:
@@ -128,7 +152,7 @@ def _sweep_torch(
 
 
 def _top_right_singular_vector(e: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-    """v₁ of E (n, M), unit norm, signed so that ⟨v₁, previous⟩ ≥ 0; ``previous`` when E = 0."""
+    """v₁ of E (n, M), unit norm, signed so that ⟨v₁, previous⟩ ≥ 0; ``previous`` normalised when E = 0."""
     n, dim = e.shape
     if n >= dim:
         eigenvalues, eigenvectors = torch.linalg.eigh(e.T @ e)
@@ -136,42 +160,61 @@ def _top_right_singular_vector(e: torch.Tensor, previous: torch.Tensor) -> torch
     else:
         eigenvalues, eigenvectors = torch.linalg.eigh(e @ e.T)
         v = e.T @ eigenvectors[:, -1] / eigenvalues[-1].clamp(min=torch.finfo(e.dtype).tiny).sqrt()
-    v = torch.where(eigenvalues[-1] > 0, v, previous)
+    v = torch.where(eigenvalues[-1] > 0, v, previous / torch.linalg.vector_norm(previous))
     return torch.where(v @ previous < 0, -v, v)
 
 
 def _check_update_inputs(
     signals: torch.Tensor, dictionary: torch.Tensor, code: SparseCode, backend: str
-) -> None:
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Validate the arguments; return None when every magnitude is in the safe range, else the atom norms
+    (K,) — None when the atoms are in the safe range and need no normalising — and the power-of-two exponent
+    that brings signals and coefficients (of the normalised atoms) to magnitude ~1."""
     check_float_tensor(signals, "signals")
     check_float_tensor(dictionary, "dictionary")
     if signals.dim() != 2:
         raise ValueError(f"signals must have shape (N, M); got {tuple(signals.shape)}")
-    if dictionary.dim() != 2 or dictionary.shape[1] != signals.shape[1]:
+    if dictionary.dim() != 2 or dictionary.shape[1] != signals.shape[1] or 0 in dictionary.shape:
         raise ValueError(
-            f"dictionary must have shape (K, M) with M = signals.shape[1] = {signals.shape[1]}; "
-            f"got {tuple(dictionary.shape)}"
+            f"dictionary must have shape (K, M) with K >= 1 and M = signals.shape[1] = {signals.shape[1]} "
+            f">= 1; got {tuple(dictionary.shape)}"
         )
     if dictionary.dtype != signals.dtype or dictionary.device != signals.device:
         raise TypeError(
             f"dictionary must have the dtype and device of signals ({signals.dtype}, {signals.device}); "
             f"got {dictionary.dtype}, {dictionary.device}"
         )
-    if not isinstance(code, SparseCode):
-        raise TypeError(f"code must be a SparseCode; got {type(code).__name__}")
-    if code.indices.dim() != 2 or code.indices.shape[0] != signals.shape[0]:
-        raise ValueError(
-            f"code must hold one row per signal, indices of shape (N, S) with N = {signals.shape[0]}; "
-            f"got {tuple(code.indices.shape)}"
-        )
-    if code.values.shape != code.indices.shape or code.values.dtype != signals.dtype:
-        raise ValueError(
-            f"code.values must match code.indices {tuple(code.indices.shape)} with dtype {signals.dtype}; "
-            f"got {tuple(code.values.shape)}, {code.values.dtype}"
-        )
-    if code.indices.numel() and not bool(((code.indices >= -1) & (code.indices < dictionary.shape[0])).all()):
-        raise ValueError(f"code.indices must lie in [-1, K) with K = {dictionary.shape[0]} atoms")
+    check_code(code, "code", num_atoms=dictionary.shape[0], rows=signals.shape[0], dtype=signals.dtype)
     check_backend(backend, signals)
-    check_finite(signals, "signals")
-    check_finite(dictionary, "dictionary")
-    check_finite(code.values, "code.values")
+    atom_peaks, atom_smallest, atom_largest = peak(dictionary, "dictionary", rows=True)
+    zero = (atom_peaks == 0).nonzero().flatten()
+    if zero.numel():
+        raise ValueError(
+            f"dictionary has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
+        )
+    if signals.shape[0] == 0:
+        return None
+    _, signal_smallest, signal_largest = peak(signals, "signals")
+    _, value_smallest, value_largest = peak(code.values, "code.values")
+    dtype = signals.dtype
+    if all(
+        in_safe_range(low, high, dtype)
+        for low, high in ((signal_smallest, signal_largest), (value_smallest, value_largest),
+                          (atom_smallest, atom_largest))
+    ):  # fmt: skip
+        return None
+    norms, largest = None, max(signal_largest, value_largest)
+    if not in_safe_range(atom_smallest, atom_largest, dtype):
+        dictionary = dictionary.detach()
+        norms = torch.linalg.vector_norm(ldexp(dictionary, -exponents(atom_peaks)[:, None]), dim=1)
+        norms = ldexp(norms, exponents(atom_peaks))
+        if not bool(torch.isfinite(norms).all()):
+            raise ValueError(f"dictionary has atoms whose norm exceeds the range of {dtype}; rescale it")
+        scaled_values = code.values.detach().abs() * norms[code.indices.clamp(min=0)]
+        largest = max(signal_largest, float(scaled_values.max()) if scaled_values.numel() else 0.0)
+        if not largest < float("inf"):
+            raise ValueError(
+                f"code.values times the atom norms exceed the range of {dtype}; rescale the code"
+            )
+    shift = int(exponents(torch.tensor(largest, dtype=torch.float64)))
+    return norms, torch.tensor(shift, device=signals.device)

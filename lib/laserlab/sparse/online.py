@@ -12,6 +12,10 @@ Because A and B carry the past, the state can be saved and resumed (warm restart
 Atom hygiene after each update: atoms whose decayed usage frequency fell below ``min_usage`` (and, with
 ``max_coherence``, atoms nearly parallel to a more-used one) are replaced by the batch's worst-represented
 signals and their statistics are cleared.
+
+Scale: A and B hold products γγᵀ and γxᵀ in absolute units, so they cannot be rescaled per batch. Products
+that overflow the dtype, or whose largest values fall below its normal range (where they would keep only a
+few significant bits), are a ``ValueError`` (in float32: coefficients beyond ~1e19 or below ~3e-16).
 """
 
 from __future__ import annotations
@@ -20,9 +24,17 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..checks import check_bool, check_finite, check_float_tensor, check_number, check_positive_int
+from ..checks import (
+    check_bool,
+    check_finite,
+    check_float_tensor,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
+from ..scaling import peak, unit_rows
 from .atoms import coherent_atoms, replace_unused_atoms
-from .omp import SparseCode
+from .omp import SparseCode, check_code
 
 
 @dataclass
@@ -48,17 +60,58 @@ def check_forgetting(forgetting) -> None:
         raise ValueError(f"forgetting must be a finite number in (0, 1]; got {forgetting!r}")
 
 
+def check_state(state) -> None:
+    """``state`` must be an :class:`OnlineState`: a float dictionary (K, M) with unit-norm-able rows,
+    ``A`` (K, K), ``B`` (K, M) and ``usage`` (K,) of its dtype and device, all finite, ``steps`` an int
+    >= 0 (one host sync)."""
+    if not isinstance(state, OnlineState):
+        raise TypeError(f"state must be an OnlineState (from online_init); got {type(state).__name__}")
+    dictionary = state.dictionary
+    check_float_tensor(dictionary, "state.dictionary")
+    if dictionary.dim() != 2 or 0 in dictionary.shape:
+        raise ValueError(
+            f"state.dictionary must have shape (K, M) with K, M >= 1; got {tuple(dictionary.shape)}"
+        )
+    num_atoms, dim = dictionary.shape
+    for name, shape in (("A", (num_atoms, num_atoms)), ("B", (num_atoms, dim)), ("usage", (num_atoms,))):
+        tensor = getattr(state, name)
+        check_float_tensor(tensor, f"state.{name}")
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"state.{name} must have shape {shape}; got {tuple(tensor.shape)}")
+        if tensor.dtype != dictionary.dtype or tensor.device != dictionary.device:
+            raise TypeError(
+                f"state.{name} must have the dtype and device of state.dictionary "
+                f"({dictionary.dtype}, {dictionary.device}); got {tensor.dtype}, {tensor.device}"
+            )
+    check_nonnegative_int(state.steps, "state.steps")
+    for name in ("dictionary", "A", "B", "usage"):
+        check_finite(getattr(state, name), f"state.{name}")
+
+
+def _check_products(signals: torch.Tensor, values: torch.Tensor) -> None:
+    """The largest products γγᵀ and γxᵀ of a batch must be normal numbers with full precision."""
+    _, _, signal_peak = peak(signals, "signals")
+    _, _, value_peak = peak(values, "code.values")
+    largest = value_peak * max(value_peak, signal_peak)
+    info = torch.finfo(values.dtype)
+    if 0 < largest < info.tiny / info.eps:
+        raise ValueError(
+            f"code.values are too small for the online statistics in {values.dtype}: the largest products "
+            f"γγᵀ, γxᵀ ({largest:.3g}) lose precision below {info.tiny / info.eps:.3g}; rescale the signals, "
+            "or use float64"
+        )
+
+
 def online_init(dictionary: torch.Tensor) -> OnlineState:
     """A fresh state around ``dictionary`` (K, M) (rows normalised), with empty statistics."""
     check_float_tensor(dictionary, "dictionary")
-    if dictionary.dim() != 2:
-        raise ValueError(f"dictionary must have shape (K, M); got {tuple(dictionary.shape)}")
-    check_finite(dictionary, "dictionary")
-    norms = torch.linalg.vector_norm(dictionary, dim=1, keepdim=True)
-    if not bool((norms > 0).all()):
+    if dictionary.dim() != 2 or 0 in dictionary.shape:
+        raise ValueError(f"dictionary must have shape (K, M) with K, M >= 1; got {tuple(dictionary.shape)}")
+    peaks, _, _ = peak(dictionary, "dictionary", rows=True)
+    if not bool((peaks > 0).all()):
         raise ValueError("dictionary has zero-norm atoms; every atom needs a non-zero norm")
     num_atoms, dim = dictionary.shape
-    dictionary = dictionary.detach() / norms
+    dictionary = unit_rows(dictionary.detach())
     return OnlineState(
         dictionary=dictionary,
         A=dictionary.new_zeros(num_atoms, num_atoms),
@@ -92,8 +145,7 @@ def online_update(
         min_usage: usage-frequency threshold for ``replace_unused`` (fraction of signals per batch).
         max_coherence: if set, atoms whose |cosine| with a more-used atom exceeds it are replaced too.
     """
-    if not isinstance(state, OnlineState):
-        raise TypeError(f"state must be an OnlineState (from online_init); got {type(state).__name__}")
+    check_state(state)
     dictionary = state.dictionary
     num_atoms, dim = dictionary.shape
     check_float_tensor(signals, "signals")
@@ -104,12 +156,7 @@ def online_update(
             "signals must have the dtype and device of the dictionary "
             f"({dictionary.dtype}, {dictionary.device})"
         )
-    if not isinstance(code, SparseCode):
-        raise TypeError(f"code must be a SparseCode (one row per signal); got {type(code).__name__}")
-    if code.indices.shape[0] != signals.shape[0]:
-        raise ValueError(
-            f"code must have one row per signal, N = {signals.shape[0]}; got {code.indices.shape[0]} rows"
-        )
+    check_code(code, "code", num_atoms=num_atoms, rows=signals.shape[0])
     check_forgetting(forgetting)
     check_positive_int(sweeps, "sweeps")
     check_bool(replace_unused, "replace_unused")
@@ -118,7 +165,8 @@ def online_update(
         check_number(max_coherence, "max_coherence", minimum=0, maximum=1, exclusive=True)
     if (replace_unused or max_coherence is not None) and code.residual_norm is None:
         raise ValueError("code.residual_norm is needed to replace atoms by the worst-represented signals")
-    check_finite(signals, "signals")
+    if signals.shape[0]:
+        _check_products(signals, code.values.to(dictionary.dtype))
 
     n = max(signals.shape[0], 1)
     indices = code.indices.clamp(min=0)
@@ -136,6 +184,11 @@ def online_update(
 
     a = forgetting * state.A + batch_a / n
     b = forgetting * state.B + batch_b / n
+    if not bool(torch.isfinite(a).all() & torch.isfinite(b).all()):
+        raise ValueError(
+            f"the online statistics A, B overflow {dictionary.dtype}: the products of these coefficients and "
+            "signals exceed the dtype's range; rescale the signals, or use float64"
+        )
     frequency = counts / n
     usage = frequency if state.steps == 0 else forgetting * state.usage + (1 - forgetting) * frequency
 

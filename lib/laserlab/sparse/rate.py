@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..checks import check_float_tensor, check_int, check_number, check_positive_int
-from .omp import SparseCode
+from ..checks import check_finite, check_float_tensor, check_int, check_number, check_positive_int
+from .omp import SparseCode, check_code
 
 
 @dataclass(kw_only=True)
@@ -72,10 +72,10 @@ def quantize_values(code: SparseCode, bits: int, *, max_abs: float | None = None
     Levels sit at (i + ½)·Δ − max_abs for i = 0 .. 2^bits − 1, Δ = 2·max_abs / 2^bits, so the error is at
     most Δ/2 for |value| ≤ max_abs (larger values are clipped). No level is 0: the support already says which
     atoms are present. ``max_abs`` defaults to the largest |coefficient| in the batch (1 for an all-zero
-    code, which still needs a positive step; any level then decodes within Δ/2 of 0).
+    code, which still needs a positive step; any level then decodes within Δ/2 of 0). The code's values
+    must be finite.
     """
-    if not isinstance(code, SparseCode):
-        raise TypeError(f"code must be a SparseCode; got {type(code).__name__}")
+    check_code(code, "code")
     check_value_bits(bits, "bits")
     if max_abs is None:
         limit = code.values.abs().amax() if code.values.numel() else code.values.new_zeros(())
@@ -138,12 +138,30 @@ def check_value_bits(bits, name: str = "value_bits") -> None:
     check_int(bits, name, minimum=1, maximum=24)
 
 
+_INTEGER_DTYPES = (torch.int16, torch.int32, torch.int64, torch.uint8, torch.int8)
+
+
+def _check_symbols(symbols, name: str, num_symbols: int, *, allow_empty: bool) -> None:
+    """``symbols`` must be an integer tensor with values in [0, num_symbols) (or -1, an empty slot, with
+    ``allow_empty``)."""
+    if not isinstance(symbols, torch.Tensor) or symbols.dtype not in _INTEGER_DTYPES:
+        got = symbols.dtype if isinstance(symbols, torch.Tensor) else type(symbols).__name__
+        raise TypeError(f"{name} must be an integer tensor; got {got}")
+    if symbols.numel() == 0:
+        return
+    low, high = (int(v) for v in torch.aminmax(symbols.long()))
+    lowest = -1 if allow_empty else 0
+    if low < lowest or high >= num_symbols:
+        expected = f"[0, {num_symbols})" + (" or -1 (an empty slot)" if allow_empty else "")
+        raise ValueError(f"{name} must lie in {expected}; got min {low}, max {high}")
+
+
 def entropy_bits(symbols: torch.Tensor, num_symbols: int) -> torch.Tensor:
-    """Empirical entropy (bits per symbol) of integer ``symbols`` in [0, num_symbols); negatives ignored."""
+    """Empirical entropy (bits per symbol) of integer ``symbols`` in [0, num_symbols); -1 marks an empty
+    slot and is ignored, any other value outside the range is a ``ValueError``."""
     check_positive_int(num_symbols, "num_symbols")
-    if symbols.dtype not in (torch.int16, torch.int32, torch.int64, torch.uint8, torch.int8):
-        raise TypeError(f"symbols must be an integer tensor; got {symbols.dtype}")
-    symbols = symbols.flatten()
+    _check_symbols(symbols, "symbols", num_symbols, allow_empty=True)
+    symbols = symbols.flatten().long()
     symbols = symbols[symbols >= 0]
     counts = torch.bincount(symbols, minlength=num_symbols).double()
     p = counts / counts.sum().clamp(min=1)
@@ -151,7 +169,10 @@ def entropy_bits(symbols: torch.Tensor, num_symbols: int) -> torch.Tensor:
 
 
 def vq_empirical_bits_per_token(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
-    """Entropy of the observed codeword histogram (bits per token), at most log2 K."""
+    """Entropy of the observed codeword histogram (bits per token), at most log2 K; ``indices`` in
+    [0, num_codes)."""
+    check_positive_int(num_codes, "num_codes")
+    _check_symbols(indices, "indices", num_codes, allow_empty=False)
     return entropy_bits(indices, num_codes)
 
 
@@ -160,9 +181,19 @@ def sparse_empirical_bits_per_token(code: SparseCode, num_atoms: int) -> torch.T
 
     Support: Σ_k h(p_k), with p_k the fraction of tokens using atom k and h the binary entropy (this also
     codes how many atoms each token uses). Values (for a :class:`QuantizedCode` only): the empirical entropy
-    of the symbols times the mean number of atoms per token.
+    of the symbols times the mean number of atoms per token. ``num_atoms`` K must exceed every index of
+    ``code``.
     """
     check_positive_int(num_atoms, "num_atoms")
+    check_code(code, "code", num_atoms=num_atoms)
+    if isinstance(code, QuantizedCode):
+        check_value_bits(code.bits, "code.bits")
+        _check_symbols(code.symbols, "code.symbols", 2**code.bits, allow_empty=True)
+        if code.symbols.shape != code.indices.shape:
+            raise ValueError(
+                f"code.symbols must have the shape of code.indices {tuple(code.indices.shape)}; "
+                f"got {tuple(code.symbols.shape)}"
+            )
     indices = code.indices
     n_tokens = max(indices.shape[0], 1)
     valid = indices >= 0
@@ -181,11 +212,25 @@ def bits_per_pixel(
     """Bits per image pixel: bits_per_token × (tokens per image) / (pixels per image).
 
     ``token_grid`` (h, w): tokens per image along each axis (e.g. the latent grid divided by the patch
-    size); ``image_size`` (H, W): the image in pixels.
+    size); ``image_size`` (H, W): the image in pixels. ``bits_per_token`` must be finite and >= 0 (a
+    number, or a float tensor of any shape).
     """
+    if isinstance(bits_per_token, torch.Tensor):
+        check_float_tensor(bits_per_token, "bits_per_token")
+        check_finite(bits_per_token, "bits_per_token")
+        if bits_per_token.numel() and float(bits_per_token.min()) < 0:
+            raise ValueError(f"bits_per_token must be >= 0; got min {float(bits_per_token.min()):.6g}")
+    else:
+        check_number(bits_per_token, "bits_per_token", minimum=0)
     for name, pair in (("token_grid", token_grid), ("image_size", image_size)):
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
+        if not isinstance(pair, tuple | list):
+            raise TypeError(f"{name} must be a pair (height, width) of positive ints; got {pair!r}")
+        if len(pair) != 2:
             raise ValueError(f"{name} must be a pair (height, width) of positive ints; got {pair!r}")
         for value in pair:
             check_positive_int(value, name)
-    return bits_per_token * (token_grid[0] * token_grid[1]) / (image_size[0] * image_size[1])
+    bpp = bits_per_token * (token_grid[0] * token_grid[1]) / (image_size[0] * image_size[1])
+    representable = bool(torch.isfinite(bpp).all()) if isinstance(bpp, torch.Tensor) else math.isfinite(bpp)
+    if not representable:
+        raise ValueError(f"bits_per_token is too large: the bits per pixel overflow; got {bits_per_token!r}")
+    return bpp

@@ -12,7 +12,8 @@
   loss with its own optimiser, per-stream bpp);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
 - :mod:`.checkpoint` — :class:`AtomicCheckpointIO`, :func:`read_checkpoint`;
-- :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`.
+- :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`,
+  :func:`late_gain` (has a curve flattened?).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .config import (
     TrainerConfig,
     recipe,
 )
-from .fit import FitResult, fit, read_history, steps_to_reach, training_module
+from .fit import FitResult, fit, late_gain, read_history, steps_to_reach, training_module
 from .losses import (
     LOSSES,
     REGULARIZERS,
@@ -66,6 +67,7 @@ __all__ = [
     "TrainingModule",
     "atomic_save",
     "fit",
+    "late_gain",
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
     "read_checkpoint",

@@ -4,6 +4,10 @@
 (``model`` and ``output_dir``), unknown registry names (model, bottleneck, dataset, loss, regularizer,
 callback) and options a registered thing does not take (checked against its constructor), each error
 naming the key path, e.g. ``data.name``. A wrong type is a ``TypeError``, a wrong value a ``ValueError``.
+Every config object validates itself when it is built (``TrainConfig(...)``, a section such as
+``TrainerConfig(...)``, ``from_dict``, ``with_overrides``): Lightning's trainer options against the values
+Lightning accepts (listed in the error), and the model's values by building it on the ``meta`` device (no
+memory, no weights), so ``num_codes: -1`` fails here rather than inside ``fit``.
 
 Example (YAML)::
 
@@ -27,16 +31,84 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..bottlenecks import BOTTLENECKS
-from ..checks import check_bool, check_nonnegative_int, check_number, check_positive_int
+from ..checks import (
+    check_bool,
+    check_choice,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 from ..data import DATASETS
 from ..models import MODELS, LearnedCodecModel, build_model
 from ..registry import check_options
 from ..spectral.truncation import check_kind, check_tau
 from .callbacks import CALLBACKS
 from .losses import LOSSES, REGULARIZERS
+
+
+def lightning_choices() -> tuple[list[str], list[str], tuple]:
+    """What Lightning's ``Trainer`` accepts: accelerator names, strategy names and precision values."""
+    from typing import get_args
+
+    from lightning.fabric.plugins.precision.precision import (
+        _PRECISION_INPUT_INT,
+        _PRECISION_INPUT_STR,
+        _PRECISION_INPUT_STR_ALIAS,
+    )
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    accelerators = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+    strategies = ["auto", *StrategyRegistry.available_strategies()]
+    precisions = (
+        get_args(_PRECISION_INPUT_STR) + get_args(_PRECISION_INPUT_STR_ALIAS) + get_args(_PRECISION_INPUT_INT)
+    )
+    return accelerators, strategies, precisions
+
+
+def _check_devices(devices) -> None:
+    """Lightning's ``devices``: an int >= 1 (how many) or -1 (all), "auto", a list of distinct device
+    indices >= 0, or such a list / count written as a string ("0,1", "2", "-1")."""
+    expected = (
+        'an int >= 1 (how many), -1 (all), "auto", a list of device indices >= 0, or such a list as a '
+        'string ("0,1")'
+    )
+    if isinstance(devices, bool) or not isinstance(devices, int | str | list | tuple):
+        raise TypeError(f"trainer.devices must be {expected}; got {devices!r}")
+    if devices == "auto":
+        return
+    if isinstance(devices, str):
+        parts = [part.strip() for part in devices.split(",") if part.strip()]
+        if not parts or not all(part.lstrip("-").isdigit() for part in parts):
+            raise ValueError(f"trainer.devices must be {expected}; got {devices!r}")
+        values = [int(part) for part in parts]
+        devices = values[0] if len(values) == 1 and "," not in str(devices) else values
+    if isinstance(devices, int):
+        if devices == 0 or devices < -1:
+            raise ValueError(f"trainer.devices must be {expected}; got {devices!r}")
+        return
+    if not devices or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices):
+        raise ValueError(f"trainer.devices must be {expected}; got {devices!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"trainer.devices must list each device once; got {devices!r}")
+
+
+def _check_model_values(name: str, keywords: dict) -> None:
+    """Build the model on the ``meta`` device (shapes only: no memory, no data) so that its constructor
+    and its bottlenecks' check every value; their ``TypeError`` / ``ValueError`` is re-raised naming the
+    model. A constructor that cannot run on ``meta`` at all (it reads a tensor's values) is left to
+    :func:`~laserlab.train.fit`, which builds it for real."""
+    try:
+        with torch.device("meta"):
+            build_model(name, **keywords)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"model {name!r}: {error}") from None
+    except (RuntimeError, NotImplementedError):
+        pass
 
 
 def _check_mapping(values, path: str, expected: str = "a mapping of options") -> None:
@@ -57,6 +129,16 @@ def _from_section(cls, values, path: str):
     return cls(**values)
 
 
+def learned_codec_models() -> list[str]:
+    """The :data:`laserlab.models.MODELS` names whose models are learned codecs
+    (:class:`~laserlab.models.LearnedCodecModel`: they train on the ``rate_distortion`` loss)."""
+    return sorted(
+        name
+        for name, entry in MODELS.items()
+        if isinstance(entry, type) and issubclass(entry, LearnedCodecModel)
+    )
+
+
 @dataclass
 class ModelConfig:
     """The ``model`` section: a :data:`laserlab.models.MODELS` ``name``, the ``bottleneck`` spec
@@ -64,14 +146,17 @@ class ModelConfig:
     ``options`` (``latent_dim``, ``width``, ``downsample``, a hierarchical model's ``coarse_bottleneck``...).
 
     Written flat in YAML and dicts — ``{name: autoencoder, latent_dim: 64, bottleneck: {name: vq}}`` —
-    by :meth:`from_dict` / :meth:`to_dict`. :meth:`validate` checks the options against the model's
-    constructor (and every ``bottleneck`` / ``*_bottleneck`` spec against its bottleneck's), listing the
-    valid ones.
+    by :meth:`from_dict` / :meth:`to_dict`. :meth:`validate` (run when the section is built) checks the
+    options against the model's constructor (and every ``bottleneck`` / ``*_bottleneck`` spec against its
+    bottleneck's), listing the valid ones, then the values by building the model on the ``meta`` device.
     """
 
     name: str
     bottleneck: dict | None = None
     options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @classmethod
     def from_dict(cls, values) -> ModelConfig:
@@ -106,6 +191,7 @@ class ModelConfig:
                 BOTTLENECKS.check(name, f"model.{key}.name")
                 check_options(BOTTLENECKS[name], options, f"model.{key} ({name!r})", provided=("dim",))
         MODELS.check_options(self.name, keywords)
+        _check_model_values(self.name, keywords)
 
     def build(self) -> nn.Module:
         """The model, ``laserlab.models.build_model(name, **keywords())``."""
@@ -114,8 +200,7 @@ class ModelConfig:
     @property
     def is_learned_codec(self) -> bool:
         """Whether the model is a learned codec (a :class:`~laserlab.models.LearnedCodecModel`)."""
-        entry = MODELS[self.name]
-        return isinstance(entry, type) and issubclass(entry, LearnedCodecModel)
+        return self.name in learned_codec_models()
 
 
 @dataclass
@@ -127,6 +212,9 @@ class DataConfig:
     batch_size: int = 16
     num_workers: int = 0
     options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         DATASETS.check(self.name, "data.name")
@@ -152,16 +240,23 @@ class OptimizerConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     aux_lr: float = 1e-3
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         check_number(self.lr, "optimizer.lr", minimum=0, exclusive=True)
         check_number(self.aux_lr, "optimizer.aux_lr", minimum=0, exclusive=True)
         check_number(self.weight_decay, "optimizer.weight_decay", minimum=0)
+        expected = "a pair [beta1, beta2] of numbers in [0, 1)"
         if not isinstance(self.betas, list | tuple):
-            raise TypeError(f"optimizer.betas must be two numbers in [0, 1]; got {self.betas!r}")
+            raise TypeError(f"optimizer.betas must be {expected}; got {self.betas!r}")
         if len(self.betas) != 2:
-            raise ValueError(f"optimizer.betas must be two numbers in [0, 1]; got {self.betas!r}")
-        for beta in self.betas:
-            check_number(beta, "optimizer.betas[i]", minimum=0, maximum=1)
+            raise ValueError(f"optimizer.betas must be {expected}; got {self.betas!r}")
+        for index, beta in enumerate(self.betas):
+            name = f"optimizer.betas[{index}]"
+            check_number(beta, name, minimum=0, maximum=1)
+            if beta == 1:
+                raise ValueError(f"{name} must be a number in [0, 1) (1 never forgets); got {beta!r}")
         self.betas = tuple(self.betas)
 
 
@@ -186,6 +281,9 @@ class TrainerConfig:
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         for name in (
             "max_steps",
@@ -203,6 +301,20 @@ class TrainerConfig:
             raise ValueError(
                 f"trainer.deterministic must be true, false, 'warn' or 'auto'; got {self.deterministic!r}"
             )
+        accelerators, strategies, precisions = lightning_choices()
+        for name, choices in (("accelerator", accelerators), ("strategy", strategies)):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"trainer.{name} must be one of {choices}; got {getattr(self, name)!r}")
+            check_choice(getattr(self, name), f"trainer.{name}", choices)
+        if isinstance(self.precision, bool) or self.precision not in precisions:
+            raise ValueError(f"trainer.precision must be one of {list(precisions)}; got {self.precision!r}")
+        _check_devices(self.devices)
+        limit = self.limit_val_batches
+        expected = "an int >= 0 (batches) or a float in [0, 1] (a fraction of the validation set)"
+        if isinstance(limit, bool) or not isinstance(limit, int | float):
+            raise TypeError(f"trainer.limit_val_batches must be {expected}; got {limit!r}")
+        if not (limit >= 0 if isinstance(limit, int) else 0 <= limit <= 1):  # also rejects NaN
+            raise ValueError(f"trainer.limit_val_batches must be {expected}; got {limit!r}")
 
 
 @dataclass
@@ -234,6 +346,9 @@ class SpectralConfig:
     input_only: bool = False
     delta: float = 0.1
     normalize: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         for name in ("phase1", "phase2", "input_only", "normalize"):
@@ -292,6 +407,9 @@ class TrainConfig:
     seed: int = 0
     resume: bool = True
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         if isinstance(values, TrainConfig):
@@ -309,18 +427,27 @@ class TrainConfig:
         model = ModelConfig.from_dict(values["model"])
         if "loss" not in values and model.name in MODELS and model.is_learned_codec:
             values = {**values, "loss": {"rate_distortion": 1.0}}
-        config = cls(**{**values, **sections, "model": model})
-        config.validate()
-        return config
+        return cls(**{**values, **sections, "model": model})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         import yaml
 
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise ValueError(f"config file {str(path)!r} does not exist")
-        return cls.from_dict(yaml.safe_load(path.read_text()) or {})
+        if not path.is_file():
+            raise ValueError(f"config file {str(path)!r} is not a file")
+        try:
+            values = yaml.safe_load(path.read_text())
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"config file {str(path)!r} cannot be read: {error}") from None
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ValueError(f"config file {str(path)!r} is not valid YAML{at}: {problem}") from None
+        return cls.from_dict(values or {})
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict :meth:`from_dict` reads (the model section flat, as in YAML)."""
@@ -409,7 +536,7 @@ class TrainConfig:
                 f"{self.loss}"
             )
         if "rate_distortion" in self.loss and not codec:
-            codecs = sorted(name for name in MODELS.names() if ModelConfig(name).is_learned_codec)
+            codecs = learned_codec_models()
             raise ValueError(
                 f"loss 'rate_distortion' needs a learned codec model (model.name one of {codecs}); "
                 f"model {self.model.name!r} has no entropy model"

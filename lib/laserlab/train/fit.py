@@ -13,6 +13,17 @@ same weights and metrics as an uninterrupted one, bit for bit on CPU. The traini
 epoch granularity (:class:`laserlab.data.datamodule.ResumableLoader`), so checkpoints are taken at epoch
 ends; a kill loses at most the work since the last one.
 
+**Entropy-coding priors and real rates.** When the model can be a tokenizer codec (VQ bottlenecks, or
+dictionaries with ``value_bits``; :func:`laserlab.codecs.tokenizers.uncodable_reason`), the end of
+training runs the trained model once over the training split in evaluation mode, fits the codec's
+categorical priors to its symbols and stores them in ``last.ckpt`` (atomically;
+:func:`laserlab.codecs.fit_checkpoint_priors`), so ``laserlab.codecs.from_checkpoint(last.ckpt)`` is a
+working codec. A run resumed or continued from that checkpoint trains on as before (Lightning ignores the
+extra key and its next checkpoints do not carry it) and refits them for its final weights at its end.
+The final ``metrics`` then also hold ``val/bpp_entropy`` (−Σ log2 p of the held-out images' symbols
+under those priors, bits per pixel) and ``val/bpp_coded`` (8 · bytes / pixels of the real files), next to
+``val/bpp`` (the bottlenecks' closed form); see :func:`laserlab.codecs.rate_accounting`.
+
 **Spectral regularisation.** ``config.spectral.phase1`` adds the
 :class:`~laserlab.spectral.SpectralTruncation` callback (training batches low-passed, τ logged);
 ``phase2`` adds the regularizer ``cross_scale`` to the objective (built by :class:`AutoencoderModule`).
@@ -37,6 +48,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from ..checks import check_number
+from ..codecs.tokenizers import TokenizerCodec, fit_checkpoint_priors, rate_accounting, uncodable_reason
 from ..data.datamodule import ImageDataModule
 from ..quiet import quiet_library_chatter
 from ..spectral import SpectralTruncation
@@ -55,7 +67,8 @@ class FitResult:
     - ``model`` — the trained model (in eval mode, on the device it trained on);
     - ``module`` — its LightningModule (objective, config): :class:`AutoencoderModule`, or
       :class:`LearnedCodecModule` for a learned codec;
-    - ``metrics`` — held-out metrics after training (``val/psnr``, ``val/ssim``, ``val/bpp``, ...), floats;
+    - ``metrics`` — held-out metrics after training (``val/psnr``, ``val/ssim``, ``val/bpp``, ...;
+      ``val/bpp_entropy`` and ``val/bpp_coded`` for a codable tokenizer), floats;
     - ``checkpoints`` — ``{"last": path, "latest": path}``;
     - ``log_dir`` — the folder holding the CSV logs (``version_<n>`` per run or resume);
     - ``global_step`` — optimiser steps done.
@@ -97,6 +110,23 @@ def steps_to_reach(history: Sequence[tuple[int, float]], target: float) -> int |
         if value <= target:
             return int(step)
     return None
+
+
+def late_gain(history: Sequence[tuple[int, float]], *, window: float = 0.25) -> float | None:
+    """How much a logged metric still moved at the end of training: the mean of the values logged in the
+    last ``window`` of the steps (e.g. ``read_history(...)["val/psnr"]``, (step, value) pairs) minus the
+    mean of those in the ``window`` before it. Near 0: the curve has flattened. ``None`` when either
+    window holds no value. Means over windows, not single points, so validation noise does not decide."""
+    check_number(window, "window", minimum=0.0, maximum=0.5, exclusive=True)
+    if not history:
+        return None
+    last = max(step for step, _ in history)
+    cut, start = last - window * last, last - 2 * window * last
+    recent = [v for s, v in history if s > cut]
+    before = [v for s, v in history if start < s <= cut]
+    if not recent or not before:
+        return None
+    return sum(recent) / len(recent) - sum(before) / len(before)
 
 
 def check_checkpoint(path: str | Path) -> None:
@@ -200,10 +230,18 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
     if resume:
         check_checkpoint(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path="last" if resume else None)
+    codable = uncodable_reason(module.model) is None and last.is_file()
+    if codable:
+        if trainer.is_global_zero:
+            fit_checkpoint_priors(last, images=datamodule.train_set)
+        trainer.strategy.barrier()  # every rank reads the priors rank 0 stored
     results = trainer.validate(module, datamodule=datamodule, verbose=False)
     metrics = {
         name: float(value) for name, value in (results[0] if results else {}).items() if name != "step"
     }
+    if codable:
+        rates = rate_accounting(TokenizerCodec(checkpoint=last), datamodule.test_set)
+        metrics.update({"val/bpp_entropy": rates.entropy_bpp, "val/bpp_coded": rates.coded_bpp})
     module.eval()
     return FitResult(
         model=module.model,

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from ..bottlenecks.patches import token_map
 from ..checks import check_positive_int
 from ..sparse.analysis import perplexity
-from .layout import figure_axes
+from .layout import draw_baselines, figure_axes, log_rate_axis
 
 STRENGTH_CMAP = "inferno"
 CHANNELS = (("R", "tab:red"), ("G", "tab:green"), ("B", "tab:blue"))
@@ -204,18 +204,29 @@ _COLORS = {"vq": "tab:gray", "mp": "tab:orange", "omp": "tab:blue"}
 _LABELS = {"vq": "VQ (k-means)", "mp": "matching pursuit", "omp": "exact OMP"}
 
 
-def coder_rate_distortion(rows, *, title: str = "", ax: Axes | None = None) -> Figure:
-    """MSE (log scale) against bits per pixel for rows of :func:`laserlab.experiments.pixels.compare`.
+def coder_rate_distortion(
+    rows,
+    *,
+    baselines: dict[str, list[tuple[float, float]]] | None = None,
+    title: str = "",
+    ax: Axes | None = None,
+) -> Figure:
+    """MSE against bits per pixel (both axes log) for rows of :func:`laserlab.experiments.pixels.compare`.
 
     One line per (method, fit set): VQ over its codebook sizes, MP and OMP over S (labelled at each point).
     Held-out fits are solid, in-sample fits (any ``fitted_on`` label containing "in-sample") dashed. Rows
-    with MSE 0 are drawn at the bottom of the axis.
+    with MSE 0 are drawn at the bottom of the axis. ``baselines`` maps reference codecs on the same test
+    images to their (bpp of real files, MSE) pairs (e.g.
+    ``laserlab.codecs.BaselineCurves.curves("mse")``), drawn in grey.
     """
     fig, ax = figure_axes(ax, (6, 4))
+    draw_baselines(ax, baselines)
     groups: dict[tuple[str, str], list] = {}
     for row in rows:
         groups.setdefault((row.method, row.fitted_on), []).append(row)
-    positive = [r.mse for r in rows if r.mse > 0]
+    positive = [r.mse for r in rows if r.mse > 0] + [
+        v for pairs in (baselines or {}).values() for _, v in pairs if v > 0
+    ]
     floor = min(positive) / 2 if positive else 1e-12
     for (method, fitted_on), members in groups.items():
         members = sorted(members, key=lambda r: r.bits_per_pixel)
@@ -230,7 +241,10 @@ def coder_rate_distortion(rows, *, title: str = "", ax: Axes | None = None) -> F
             ax.annotate(tag, (r.bits_per_pixel, max(r.mse, floor)), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
     ax.set_yscale("log")
-    ax.set_xlabel("bits per pixel (fixed rate)")
+    log_rate_axis(ax)  # rates span 0.03 (baselines) to 43 bits per pixel (S = 4 on pixels)
+    ax.set_xlabel(
+        "bits per pixel (fixed rate; baselines: real files)" if baselines else "bits per pixel (fixed rate)"
+    )
     ax.set_ylabel("MSE on held-out test images")
     ax.set_title(title)
     ax.legend(fontsize=6)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .layout import draw_baselines, figure_axes, log_rate_axis
 
 
 def reconstruction_grid(
@@ -88,16 +91,32 @@ def training_curves(
     return fig
 
 
-def rate_distortion(points: dict[str, list[tuple[float, float]]], *, ylabel: str = "PSNR (dB)") -> Figure:
-    """Quality against bits per pixel: ``points`` maps a model family to its (bpp, quality) pairs."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+def rate_distortion(
+    points: dict[str, list[tuple[float, float]]],
+    *,
+    baselines: dict[str, list[tuple[float, float]]] | None = None,
+    ylabel: str = "PSNR (dB)",
+    xlabel: str = "bits per pixel",
+    log_rate: bool = False,
+    title: str = "",
+    ax: Axes | None = None,
+) -> Figure:
+    """Quality against bits per pixel: ``points`` maps a model (family) to its (bpp, quality) pairs,
+    ``baselines`` a reference codec to its pairs on the same images (e.g.
+    :meth:`laserlab.codecs.BaselineCurves.curves`, a WebP curve), drawn in grey. ``log_rate`` puts the
+    rate on a log axis (baselines span two or three decades)."""
+    fig, ax = figure_axes(ax, (5.6, 3.9))
+    draw_baselines(ax, baselines)
     for label, pairs in points.items():
         pairs = sorted(pairs)
         rates, values = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-        ax.plot(rates, values, "o-", label=label)
-    ax.set_xlabel("bits per pixel")
+        ax.plot(rates, values, "o-", label=label, zorder=2)
+    if log_rate:
+        log_rate_axis(ax)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -166,3 +166,46 @@ def test_symbol_counts():
     assert counts.tolist() == [1, 0, 3, 0]
     with pytest.raises(ValueError, match="outside"):
         entropy.symbol_counts(torch.tensor([4]), 4)
+
+
+def test_stream_decoder_reads_one_stream_in_chunks_with_their_own_priors():
+    priors = [_zipf(16), _uniform(5), _zipf(300)]
+    g = torch.Generator().manual_seed(4)
+    indexes = torch.randint(0, 3, (700,), generator=g)
+    symbols = torch.stack([_sample(priors[int(j)], 1, seed=i)[0] for i, j in enumerate(indexes)])
+    data = entropy.encode(symbols, priors, indexes=indexes)
+    decoder = entropy.StreamDecoder(data, 700)
+    pieces, start = [], 0
+    for stop in (1, 50, 51, 400, 700):
+        used = sorted(set(indexes[start:stop].tolist()))  # each chunk passes only the priors it uses
+        local = torch.tensor([used.index(int(j)) for j in indexes[start:stop]])
+        pieces.append(decoder.decode([priors[j] for j in used], local))
+        start = stop
+    assert torch.equal(torch.cat(pieces), symbols) and decoder.decoded == 700
+    with pytest.raises(ValueError, match="at most 700 symbols"):
+        decoder.decode(priors[0], count=1)
+
+
+def test_stream_decoder_short_streams_and_bad_data():
+    prior = _zipf(16)
+    data = entropy.encode(torch.tensor([3, 0, 5]), prior)  # padded to 8 symbols; the padding is never read
+    decoder = entropy.StreamDecoder(data, 3)
+    assert torch.equal(decoder.decode(prior, count=2), torch.tensor([3, 0]))
+    assert torch.equal(decoder.decode(prior, count=1), torch.tensor([5]))
+    assert entropy.StreamDecoder(b"", 0).decode(prior, count=0).numel() == 0
+    with pytest.raises(ValueError, match="empty stream"):
+        entropy.StreamDecoder(b"", 4).decode(prior, count=1)
+    with pytest.raises(ValueError, match="whole 32-bit words"):
+        entropy.StreamDecoder(data[:-1], 3)
+    with pytest.raises(ValueError, match="indexes or count, not both"):
+        decoder.decode(prior, torch.tensor([0]), count=1)
+    with pytest.raises(TypeError, match="data must be bytes"):
+        entropy.StreamDecoder("abc", 3)
+    # a truncated stream reads zeros past its end, never memory past it, and fails or gives valid symbols
+    short = entropy.StreamDecoder(entropy.encode(_sample(prior, 200), prior)[:8], 200)
+    try:
+        symbols = short.decode(prior, count=200)
+    except ValueError:
+        pass
+    else:
+        assert bool(((symbols >= 0) & (symbols < 16)).all())

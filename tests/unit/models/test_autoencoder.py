@@ -88,3 +88,29 @@ def test_dictionary_bottleneck_rate_counts_patch_tokens():
     assert out.bits_per_pixel == pytest.approx(bits * 16 / 256)
     with pytest.raises(ValueError, match="multiples of 4"):
         model(torch.rand(1, 3, 18, 18))
+
+
+DICTIONARY = {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "patch_size": 2, "value_bits": 5}
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("autoencoder", {"bottleneck": VQ}),
+        ("autoencoder", {"bottleneck": DICTIONARY}),
+        ("hierarchical", {"bottleneck": DICTIONARY, "coarse_bottleneck": VQ}),
+    ],
+    ids=["vq", "dictionary", "hierarchical"],
+)
+def test_decode_of_encode_is_the_eval_forward(name, options):
+    model = build_model(name, downsample=2, **options, **SMALL).eval()
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    codes = model.encode(images)
+    assert len(codes) == len(model.bottleneck_modules)
+    torch.testing.assert_close(model.decode(codes), model(images).reconstruction, rtol=0, atol=1e-6)
+    shapes = model.latent_shapes(16, 16)
+    assert [tuple(latent.shape[1:]) for latent in model(images).latents] == shapes
+    with pytest.raises(ValueError, match=f"codes must hold {len(codes)} level"):
+        model.decode(codes + codes)
+    with pytest.raises(TypeError, match="codes must be a list"):
+        model.decode(codes[0])

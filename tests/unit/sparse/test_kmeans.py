@@ -104,7 +104,7 @@ def test_a_generator_on_another_device_than_cpu_draws_there():
     [
         (lambda: kmeans(torch.randn(5, 3), 6), ValueError, "num_clusters must be at most .* N = 5"),
         (lambda: kmeans(torch.randn(5), 2), ValueError, "signals"),
-        (lambda: kmeans(torch.zeros(0, 3), 2), ValueError, "N >= 1"),
+        (lambda: kmeans(torch.zeros(0, 3), 2), ValueError, "N, M >= 1"),
         (lambda: kmeans(torch.ones(5, 3, dtype=torch.long), 2), TypeError, "signals"),
         (lambda: kmeans(torch.randn(5, 3), 2, iterations=-1), ValueError, "iterations"),
         (lambda: kmeans(torch.randn(5, 3), 2, start="first"), ValueError, "start must be one of"),

@@ -56,7 +56,8 @@ def test_unused_atoms_are_replaced_by_the_worst_represented_signals():
     signals, dictionary, _ = planted(60, 6, 12, 2, seed=3)
     dictionary[7] = unit_rows(torch.ones(1, 6, dtype=torch.float64))[0]
     code = omp(signals, dictionary, sparsity=2)
-    code.indices[code.indices == 7] = -1  # nobody uses atom 7
+    code.values[code.indices == 7] = 0  # nobody uses atom 7
+    code.indices[code.indices == 7] = -1
     state = online_update(online_init(dictionary), signals, code, replace_unused=True, min_usage=1e-6)
     worst = code.residual_norm.argmax()
     torch.testing.assert_close(state.dictionary[7], signals[worst] / signals[worst].norm())

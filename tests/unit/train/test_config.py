@@ -103,7 +103,7 @@ def test_missing_required_keys():
         ({"spectral": {"phase1": "yes"}}, r"spectral.phase1 must be a bool \(True or False\); got 'yes'"),
         ({"trainer": {"max_steps": 2.5}}, r"trainer.max_steps must be an int >= 1"),
         ({"trainer": {"progress_bar": 0}}, r"trainer.progress_bar must be a bool"),
-        ({"optimizer": {"betas": 0.9}}, r"optimizer.betas must be two numbers"),
+        ({"optimizer": {"betas": 0.9}}, r"optimizer.betas must be a pair \[beta1, beta2\] of numbers"),
         ({"loss": ["mse"]}, r"loss must be a mapping \{name: ...\}"),
         ({"resume": "no"}, r"resume must be a bool"),
     ],

@@ -144,7 +144,13 @@ DICTIONARY = {
     **CONFIG,
     "model": {
         **CONFIG["model"],
-        "bottleneck": {"name": "dictionary", "num_atoms": 16, "sparsity": 2, "update_rule": "online"},
+        "bottleneck": {
+            "name": "dictionary",
+            "num_atoms": 16,
+            "sparsity": 2,
+            "update_rule": "online",
+            "value_bits": 6,  # codable: the run ends by storing entropy-coding priors in last.ckpt
+        },
     },
 }
 

@@ -166,5 +166,14 @@ def test_coder_rate_distortion_draws_one_line_per_method_and_fit_set():
     assert lines["matching pursuit, fitted on test (in-sample)"].get_linestyle() == "--"
     omp_y = lines["exact OMP, fitted on train"].get_ydata()
     assert omp_y[1] == 1e-4  # MSE 0 is drawn at half the smallest positive MSE, on the log axis
-    assert ax.get_yscale() == "log" and ax.get_title() == "pixels"
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "log" and ax.get_title() == "pixels"
+    plt.close(fig)
+
+
+def test_coder_rate_distortion_draws_baselines_and_says_their_rates_are_real():
+    rows = [_row("vq", 1, "train", 1e-2, 4.0), _row("omp", 1, "train", 2e-3, 12.0)]
+    fig = coder_rate_distortion(rows, baselines={"mean colour": [(0.05, 3e-2)], "thumbnail": [(0.4, 5e-3)]})
+    ax = fig.axes[0]
+    assert {"mean colour", "thumbnail"} <= {line.get_label() for line in ax.get_lines()}
+    assert "baselines: real files" in ax.get_xlabel()
     plt.close(fig)

@@ -41,3 +41,16 @@ def test_training_curves_keep_one_colour_per_model_when_a_metric_is_missing():
     assert penalty_ax.lines[0].get_color() == colours["regularised"] != colours["baseline"]
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["baseline", "regularised"]
     matplotlib.pyplot.close(fig)
+
+
+def test_rate_distortion_draws_baselines_in_grey_behind_the_models():
+    baselines = {"mean colour": [(0.02, 21.0)], "thumbnail": [(0.5, 28.0), (0.1, 24.0), (2.0, 32.0)]}
+    fig = rate_distortion({"vq": [(0.5, 23.0)]}, baselines=baselines, log_rate=True, title="32²")
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"mean colour", "thumbnail", "vq"}
+    assert list(lines["thumbnail"].get_xdata()) == [0.1, 0.5, 2.0]
+    assert lines["mean colour"].get_marker() == "s" and lines["thumbnail"].get_linestyle() == ":"
+    assert lines["thumbnail"].get_zorder() < lines["vq"].get_zorder()
+    assert ax.get_xscale() == "log" and ax.get_title() == "32²"
+    matplotlib.pyplot.close(fig)

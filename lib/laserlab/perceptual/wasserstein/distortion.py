@@ -10,6 +10,13 @@ level a mean over channels and its own grid, the levels summed. So log2 σ = 0 i
 1 compares 3×3 local statistics at full resolution, k the statistics of level k − 1, and in between the
 maps are interpolated linearly in log2 σ. Zero padding lowers sigma at the bottom/right borders of the
 coarse maps, so the weights need not sum to 1 there.
+
+Scale: the distortion is quadratic in the features, WD(s·a, s·b) = s²·WD(a, b). A sample whose features
+lie outside :func:`laserlab.scaling.safe_range` (2^±32 in float32, where squares and variances overflow
+or underflow) is computed on features brought to magnitude ~1 by an exact power of two, and the result
+(and its gradient) rescaled; ``sqrt_grad_limit`` then caps the derivative in those rescaled units. A
+distortion beyond the dtype's range (features of 1e20 in float32: about 1e40) is a ``ValueError``; one
+below it rounds to a subnormal or 0, as any float computation does.
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ from dataclasses import dataclass
 
 import torch
 
+from ...scaling import ldexp
 from .gradients import level_map
 from .pyramid import lowpass, moment_pyramid, to_conv_layout
 from .validation import (
+    FeaturePeaks,
     check_feature_pair,
     check_options,
     check_sigma_tensor,
     check_sigma_values,
     compute_dtype,
+    pair_shifts,
 )
 
 
@@ -129,6 +139,52 @@ def unchecked_distortion(
     return dist, WassersteinIntermediates([torch.cat(m, dim=1) for m in maps], weights)
 
 
+def rescaled_distortion(
+    features_a: torch.Tensor,
+    features_b: torch.Tensor,
+    log2_sigma: torch.Tensor,
+    peaks: tuple[FeaturePeaks, FeaturePeaks],
+    *,
+    num_levels: int,
+    sqrt_grad_limit: float,
+    keep_intermediates: bool,
+) -> tuple[torch.Tensor, WassersteinIntermediates | None]:
+    """:func:`unchecked_distortion` of validated features (B, C, H, W) (float32 or float64) whose
+    per-sample magnitudes are ``peaks``: samples outside the safe range are computed on features divided
+    by a power of two and the distortion (and maps) multiplied by its square; a distortion that overflows
+    the dtype is a ``ValueError``."""
+    shifts = pair_shifts(*peaks, features_a.dtype)
+    if shifts is None:
+        return unchecked_distortion(
+            features_a,
+            features_b,
+            log2_sigma,
+            num_levels=num_levels,
+            sqrt_grad_limit=sqrt_grad_limit,
+            keep_intermediates=keep_intermediates,
+        )
+    down = -shifts[:, None, None, None]
+    dist, intermediates = unchecked_distortion(
+        ldexp(features_a, down),
+        ldexp(features_b, down),
+        log2_sigma,
+        num_levels=num_levels,
+        sqrt_grad_limit=sqrt_grad_limit,
+        keep_intermediates=keep_intermediates,
+    )
+    dist = ldexp(dist, 2 * shifts)
+    if intermediates is not None:
+        intermediates.wd_maps = [ldexp(m, -2 * down) for m in intermediates.wd_maps]
+    if not bool(torch.isfinite(dist).all()):
+        largest = max(peak.largest for peak in peaks)
+        raise ValueError(
+            f"the Wasserstein distortion cannot be represented in {features_a.dtype}: features with "
+            f"max |f| = {largest:.3g} give distortions beyond the dtype's range; scale the features down "
+            "or use float64"
+        )
+    return dist, intermediates
+
+
 def wasserstein_distortion(
     features_a: torch.Tensor,
     features_b: torch.Tensor,
@@ -151,7 +207,8 @@ def wasserstein_distortion(
     returns ``(distortion, WassersteinIntermediates)``.
 
     Raises ``TypeError`` for non-tensors or non-float dtypes and ``ValueError`` for mismatched shapes, a
-    sigma map of the wrong shape, non-finite values, or max(log2_sigma) > num_levels (one device sync).
+    sigma map of the wrong shape, non-finite values, log2_sigma outside [0, num_levels] (one device sync),
+    or a distortion beyond the dtype's range (see the module docstring on scale).
     """
     check_options(num_levels, sqrt_grad_limit, return_intermediates)
     check_feature_pair(features_a, features_b, "features_a", "features_b")
@@ -162,17 +219,18 @@ def wasserstein_distortion(
             f"log2_sigma must have the features' spatial shape (H, W) = {tuple(features_a.shape[-2:])}; "
             f"got {tuple(log2_sigma.shape)}"
         )
-    check_sigma_values(
-        [("features_a", features_a), ("features_b", features_b)], [("log2_sigma", log2_sigma)], num_levels
+    peaks = check_sigma_values(
+        [("features_a", features_a), ("features_b", features_b)], [("log2_sigma", log2_sigma, num_levels)]
     )
     dtype = compute_dtype(features_a.dtype)
     a, b, sigma = features_a.to(dtype), features_b.to(dtype), log2_sigma.to(dtype)
     if not batched:
         a, b = a.unsqueeze(0), b.unsqueeze(0)
-    dist, intermediates = unchecked_distortion(
+    dist, intermediates = rescaled_distortion(
         a,
         b,
         sigma,
+        (peaks[0], peaks[1]),
         num_levels=num_levels,
         sqrt_grad_limit=float(sqrt_grad_limit),
         keep_intermediates=return_intermediates,

@@ -11,10 +11,12 @@ All are reverse-mode only (``once_differentiable``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.autograd.function import once_differentiable
 
-from ...checks import check_float_tensor
+from ...checks import check_finite, check_float_tensor, check_number
 from .validation import check_sqrt_grad_limit
 
 
@@ -62,19 +64,28 @@ def lower_limit(x: torch.Tensor, limit: float = 0.0) -> torch.Tensor:
 
     Below the limit a negative upstream gradient g still passes (gradient descent would raise x into the
     allowed region); a positive one is stopped. The limit itself gets no gradient. Reverse mode only.
+    ``x`` must be finite, ``limit`` a finite number.
     """
     check_float_tensor(x, "x")
+    check_number(limit, "limit")
+    check_finite(x.detach(), "x")
     return _LowerLimit.apply(x, float(limit))
 
 
 def safe_sqrt(x: torch.Tensor, limit: float = 1e6) -> torch.Tensor:
     """``sqrt(x)`` whose derivative is ``min(0.5 / sqrt(x), limit)``: exactly ``limit`` at x = 0.
 
-    ``x`` must be non-negative. With ``limit = inf`` the derivative at 0 is inf (and NaN where the upstream
-    gradient is 0), as in the reference.
+    ``x`` must be finite and non-negative. With ``limit = inf`` the derivative at 0 is inf (and NaN where
+    the upstream gradient is 0), as in the reference.
     """
     check_float_tensor(x, "x")
     check_sqrt_grad_limit(limit)
+    if x.numel():
+        low, high = torch.stack(torch.aminmax(x.detach())).tolist()
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError("x must be finite; it contains NaN or Inf")
+        if low < 0:
+            raise ValueError(f"x must be >= 0 (a square root); got min {low:.6g}")
     return _SafeSqrt.apply(x, float(limit))
 
 

@@ -47,7 +47,7 @@ class WassersteinDistortion(nn.Module):
         check_float_tensor(log2_sigma, "log2_sigma")
         if log2_sigma.dim() != 2 or 0 in log2_sigma.shape:
             raise ValueError(f"log2_sigma must have shape (H, W); got {tuple(log2_sigma.shape)}")
-        check_sigma_values([], [("log2_sigma", log2_sigma)], num_levels)
+        check_sigma_values([], [("log2_sigma", log2_sigma, num_levels)])
         self.register_buffer("log2_sigma", log2_sigma.detach().clone())
         self.front_end = features
         self.num_levels = num_levels

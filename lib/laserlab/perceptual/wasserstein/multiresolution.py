@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...checks import check_float_tensor, check_positive_int
-from .distortion import unchecked_distortion
+from ...checks import check_finite, check_float_tensor, check_positive_int
+from .distortion import rescaled_distortion
 from .validation import (
     check_feature_pair,
     check_options,
@@ -51,6 +51,7 @@ def resize_log2_sigma(log2_sigma: torch.Tensor, size: tuple[int, int]) -> torch.
     check_float_tensor(log2_sigma, "log2_sigma")
     if log2_sigma.dim() not in (2, 3) or 0 in log2_sigma.shape:
         raise ValueError(f"log2_sigma must have shape (H, W) or (B, H, W); got {tuple(log2_sigma.shape)}")
+    check_finite(log2_sigma, "log2_sigma")
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"size must be a pair (h, w) of positive ints; got {type(size).__name__}")
     if len(size) != 2:
@@ -94,7 +95,10 @@ def multi_wasserstein_distortion(
     should share the aspect ratio of ``log2_sigma`` (H, W) (or (B, H, W) for batched features), which is
     given to array j through :func:`resize_log2_sigma`. The per-array distortions are summed unweighted:
     0-d, or (B,) for batched features. Empty lists give 0. ``return_intermediates=True`` returns
-    ``(distortion, MultiWassersteinIntermediates)``.
+    ``(distortion, MultiWassersteinIntermediates)``. ``log2_sigma`` must be finite and >= 0, and each
+    resized map at most ``num_levels``; features of any magnitude are handled as in
+    :func:`~.distortion.wasserstein_distortion` (rescaled exactly; a distortion beyond the dtype's range is
+    a ``ValueError``).
     """
     check_options(num_levels, sqrt_grad_limit, return_intermediates)
     for name, value in (("features_a", features_a), ("features_b", features_b)):
@@ -129,20 +133,22 @@ def multi_wasserstein_distortion(
     resized = [resize_log2_sigma(sigma, tuple(a.shape[-2:])) for a in features_a]
     named_features = [(f"features_{s}[{j}]", f) for j in range(len(features_a)) for s, f in
                       (("a", features_a[j]), ("b", features_b[j]))]  # fmt: skip
-    named_sigmas = [
-        (f"log2_sigma resized for features_a[{j}] (shape {tuple(s.shape)})", s) for j, s in enumerate(resized)
+    named_sigmas = [("log2_sigma", sigma, None)] + [
+        (f"log2_sigma resized for features_a[{j}] (shape {tuple(s.shape)})", s, num_levels)
+        for j, s in enumerate(resized)
     ]
-    check_sigma_values([*named_features, ("log2_sigma", sigma)], named_sigmas, num_levels)
+    peaks = check_sigma_values(named_features, named_sigmas)
 
     total, parts, maps, weights = None, [], [], []
-    for a, b, s in zip(features_a, features_b, resized, strict=True):
+    for j, (a, b, s) in enumerate(zip(features_a, features_b, resized, strict=True)):
         a, b = a.to(dtype), b.to(dtype)
         if not batched:
             a, b = a.unsqueeze(0), b.unsqueeze(0)
-        dist, inter = unchecked_distortion(
+        dist, inter = rescaled_distortion(
             a,
             b,
             s,
+            (peaks[2 * j], peaks[2 * j + 1]),
             num_levels=num_levels,
             sqrt_grad_limit=float(sqrt_grad_limit),
             keep_intermediates=return_intermediates,

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ...checks import check_float_tensor, check_nonnegative_int, check_positive_int
+from ...checks import check_finite, check_float_tensor, check_nonnegative_int, check_positive_int
+from ...scaling import exponents, in_safe_range, ldexp, peak
 
 
 def _same_padding(size: int, stride: int) -> tuple[int, int]:
@@ -117,7 +118,7 @@ def lowpass(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
 
     Zero padding follows XLA's 'SAME' rule per axis: output size ceil(n / stride); for stride 2 and an
     even size the padding is 0 before and 1 after, so output j is centred on input 2j + 1 (on 2j for odd
-    sizes). Returns (..., ceil(H / stride), ceil(W / stride)) in the dtype of ``x``.
+    sizes). Returns (..., ceil(H / stride), ceil(W / stride)) in the dtype of ``x``, which must be finite.
     """
     check_float_tensor(x, "x")
     if x.dim() < 2:
@@ -125,6 +126,7 @@ def lowpass(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     check_positive_int(stride, "stride")
     if x.numel() == 0:
         raise ValueError(f"x must not be empty; got shape {tuple(x.shape)}")
+    check_finite(x.detach(), "x")
     lead, (height, width) = x.shape[:-2], x.shape[-2:]
     planes = x.reshape(1, -1, height, width)
     out = blur_planes(planes, stride)
@@ -160,15 +162,34 @@ def multiscale_stats(features: torch.Tensor, num_levels: int = 5) -> MultiscaleS
 
     Level 0 is the full resolution blurred once; each further level blurs the previous level's blurred
     first and second moments subsampled at even indices.
+
+    ``features`` must be finite and non-empty. Features whose magnitude lies outside
+    :func:`laserlab.scaling.safe_range` are processed after one exact power-of-two rescaling (means scale
+    linearly, variances quadratically); variances beyond the dtype's range are a ``ValueError``.
     """
     check_float_tensor(features, "features")
-    if features.dim() not in (3, 4):
-        raise ValueError(f"features must have shape (C, H, W) or (B, C, H, W); got {tuple(features.shape)}")
+    if features.dim() not in (3, 4) or features.numel() == 0:
+        raise ValueError(
+            "features must have shape (C, H, W) or (B, C, H, W) with every size >= 1; "
+            f"got {tuple(features.shape)}"
+        )
     check_nonnegative_int(num_levels, "num_levels")
+    _, smallest, largest = peak(features, "features")
     batch = features if features.dim() == 4 else features.unsqueeze(0)
+    shift = None
+    if not in_safe_range(smallest, largest, features.dtype):
+        shift = exponents(torch.tensor(largest, dtype=torch.float64)).to(features.device)
+        batch = ldexp(batch, -shift)
     means, variances = [], []
     for mean, power in moment_pyramid(batch, num_levels):
         variance = power - mean.square()
+        if shift is not None:
+            mean, variance = ldexp(mean, shift), ldexp(variance, 2 * shift)
         means.append((mean if features.dim() == 4 else mean[0]).contiguous())
         variances.append((variance if features.dim() == 4 else variance[0]).contiguous())
+    if shift is not None and not all(bool(torch.isfinite(v).all()) for v in variances):
+        raise ValueError(
+            f"the variances of features with max |f| = {largest:.3g} exceed the range of {features.dtype}; "
+            "scale the features down or use float64"
+        )
     return MultiscaleStats(means, variances)

@@ -6,9 +6,13 @@ argument and the expected form.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 
 from ...checks import check_bool, check_float_tensor, check_images, check_nonnegative_int, check_same_shape
+from ...scaling import exponents, in_safe_range, safe_range
 
 
 def check_sqrt_grad_limit(sqrt_grad_limit) -> None:
@@ -63,24 +67,66 @@ def check_sigma_tensor(log2_sigma, device: torch.device, *, batch: int | None) -
         )
 
 
+@dataclass
+class FeaturePeaks:
+    """Magnitudes of a feature tensor from :func:`check_sigma_values`: ``peaks`` (B,) the max |f| of each
+    sample ((1,) for an unbatched (C, H, W) tensor), ``smallest`` the smallest non-zero one (inf if none)
+    and ``largest`` the largest, as Python floats."""
+
+    peaks: torch.Tensor
+    smallest: float
+    largest: float
+
+
 def check_sigma_values(
-    finite: list[tuple[str, torch.Tensor]], bounded: list[tuple[str, torch.Tensor]], num_levels: int
-) -> None:
-    """All tensors finite and max <= num_levels for the sigma maps in ``bounded``, with one device sync."""
-    tensors = finite + bounded
+    features: list[tuple[str, torch.Tensor]],
+    sigmas: list[tuple[str, torch.Tensor, int | None]],
+) -> list[FeaturePeaks]:
+    """Every feature tensor finite, every sigma map ``(name, map, maximum)`` finite with values in
+    [0, maximum] (``maximum`` None: no upper bound), with one device sync; returns the features' per-sample
+    magnitudes (:class:`FeaturePeaks`), which decide whether the distortion needs rescaling."""
     with torch.no_grad():
-        # min and max propagate NaN and Inf: one reduction pass instead of an elementwise isfinite
-        flags = [torch.isfinite(torch.stack(torch.aminmax(x))).all().double() for _, x in tensors]
-        maxima = [s.max().double() for _, s in bounded]
-        values = torch.stack(flags + maxima).tolist()
-    for (name, _), is_finite in zip(tensors, values[: len(tensors)], strict=True):
-        if not is_finite:
+        peaks = []
+        for _, x in features:
+            samples = x if x.dim() == 4 else x.unsqueeze(0)
+            # min and max propagate NaN and Inf: one reduction pass instead of an elementwise isfinite
+            extremes = [torch.aminmax(sample) for sample in samples]
+            peaks.append(torch.stack([torch.maximum(-low, high) for low, high in extremes]))
+        summary = []
+        for sample_peaks in peaks:
+            nonzero = torch.where(sample_peaks > 0, sample_peaks, torch.full_like(sample_peaks, torch.inf))
+            summary += [sample_peaks.max().double(), nonzero.min().double()]
+        for _, sigma, _ in sigmas:
+            summary += [value.double() for value in torch.aminmax(sigma)]
+        values = torch.stack(summary).tolist() if summary else []
+    result = []
+    for (name, _), sample_peaks, largest, smallest in zip(
+        features, peaks, values[0 : 2 * len(features) : 2], values[1 : 2 * len(features) : 2], strict=True
+    ):
+        if not math.isfinite(largest):
             raise ValueError(f"{name} must be finite; it contains NaN or Inf")
-    for (name, _), maximum in zip(bounded, values[len(tensors) :], strict=True):
-        if maximum > num_levels:
-            raise ValueError(
-                f"{name} must have max(log2_sigma) <= num_levels = {num_levels}; got max {maximum:.6g}"
-            )
+        result.append(FeaturePeaks(sample_peaks, smallest, largest))
+    bounds = values[2 * len(features) :]
+    for (name, _, maximum), low, high in zip(sigmas, bounds[0::2], bounds[1::2], strict=True):
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"{name} must be finite; it contains NaN or Inf")
+        if low < 0 or (maximum is not None and high > maximum):
+            expected = f"in [0, num_levels] with num_levels = {maximum}" if maximum is not None else ">= 0"
+            raise ValueError(f"{name} must have values {expected}; got min {low:.6g}, max {high:.6g}")
+    return result
+
+
+def pair_shifts(peaks_a: FeaturePeaks, peaks_b: FeaturePeaks, dtype: torch.dtype) -> torch.Tensor | None:
+    """Per-sample power-of-two exponents (B,) that bring a pair of feature tensors whose magnitude lies
+    outside :func:`laserlab.scaling.safe_range` to [0.5, 1) (0 for the samples inside it); None when
+    every sample is inside, so the distortion runs unscaled."""
+    smallest, largest = min(peaks_a.smallest, peaks_b.smallest), max(peaks_a.largest, peaks_b.largest)
+    if in_safe_range(smallest, largest, dtype):
+        return None
+    peaks = torch.maximum(peaks_a.peaks, peaks_b.peaks)
+    low, high = safe_range(dtype)
+    outside = (peaks > high) | ((peaks > 0) & (peaks < low))
+    return torch.where(outside, exponents(peaks), torch.zeros_like(exponents(peaks)))
 
 
 def check_image_pair(image_a, image_b) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ... import usage
-from ...checks import check_positive_int
+from ...checks import check_images, check_positive_int
 from ..backbones import Backbone, backbone
 from .multiresolution import MultiWassersteinIntermediates, multi_wasserstein_distortion
 from .pyramid import blur_planes
@@ -45,6 +45,7 @@ def vgg16_features(images: torch.Tensor, network: Backbone, *, num_scales: int =
     (128, ⌊/2⌋), relu3_3 (256, ⌊/4⌋), relu4_3 (512, ⌊/8⌋), relu5_3 (512, ⌊/16⌋) of ``network`` (VGG-16
     with average pooling), the normalised image being blurred and halved (``lowpass(·, 2)``) between scales.
     """
+    check_images(images.detach(), "images")
     check_positive_int(num_scales, "num_scales")
     if network.name != "vgg16":
         raise ValueError(f"network must be a vgg16 backbone; got {network.name!r}")
