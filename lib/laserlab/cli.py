@@ -59,7 +59,11 @@ CODEC_OPTIONS = ("quality", "factor", "upsample")  # command-line flags passed t
 
 
 def _add_codec_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codec", required=True, help="codec name (laserlab.codecs.available() lists them)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--codec", help="codec name (laserlab.codecs.available() lists them)")
+    which.add_argument(
+        "--checkpoint", metavar="CKPT", help="training checkpoint of a learned codec (laserlab train)"
+    )
     parser.add_argument("--quality", type=int, help="quality 0–100 (jpeg, webp, jpeg2000, avif)")
     parser.add_argument("--factor", type=int, help="downsampling factor (thumbnail)")
     parser.add_argument("--upsample", help="bilinear or bicubic (thumbnail)")
@@ -69,6 +73,11 @@ def _codec(args: argparse.Namespace):
     from . import codecs
 
     options = {key: getattr(args, key) for key in CODEC_OPTIONS if getattr(args, key) is not None}
+    if args.checkpoint is not None:
+        if options:
+            flags = ", ".join(f"--{key}" for key in options)
+            raise ValueError(f"{flags}: a codec from --checkpoint takes its settings from the checkpoint")
+        return codecs.from_checkpoint(args.checkpoint)
     return codecs.build(args.codec, **options)
 
 
@@ -156,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="benchmark name and its options")
     p.set_defaults(run=_bench)
 
-    p = sub.add_parser("compress", help="encode an image file with a codec; prints the rate in bpp")
+    p = sub.add_parser(
+        "compress", help="encode an image file with a codec or a trained checkpoint; prints the rate in bpp"
+    )
     _add_codec_arguments(p)
     p.add_argument("image", metavar="IMAGE", help="8-bit RGB or greyscale image file (PNG, JPEG, …)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="compressed file to write")
@@ -166,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decompress", help="decode a compressed file to a lossless image file")
     _add_codec_arguments(p)
     p.add_argument(
-        "file", metavar="FILE", help="file from `laserlab compress` (give the same codec and options)"
+        "file",
+        metavar="FILE",
+        help="file from `laserlab compress` (give the same codec and options, or the same checkpoint)",
     )
     p.add_argument("-o", "--output", required=True, metavar="IMAGE", help="image to write (.png, .bmp, …)")
     p.add_argument("--reference", metavar="IMAGE", help="original image: print the PSNR against it")

@@ -17,35 +17,40 @@ thumbnail      factor=4, upsample="bilinear"    laserlab container: 8-bit ⌈H/f
 mean_colour    —                                laserlab container: 24-bit mean colour
 =============  ===============================  =========================================================
 
-Codecs that a trained model defines come from its checkpoint: ``codecs.from_checkpoint(path)`` picks the
-codec by model family (:mod:`.checkpoints`); ``tokenizer`` (:mod:`.tokenizers`) is a VQ-VAE, DL-VAE,
-K-SVD-VAE or two-level autoencoder trained by ``laserlab.train.fit``, entropy-coded under priors fitted
-on its training set and stored in the checkpoint; :func:`rate_accounting` gives its closed-form,
-estimated and coded rates side by side.
+Codecs of trained models come from their training checkpoints: ``codecs.from_checkpoint(path)`` reads a
+checkpoint of :func:`laserlab.train.fit` and returns the codec of its model's family (registry
+:data:`CHECKPOINT_CODECS`; :mod:`.checkpoint` says how a family registers). Tokenizers (:mod:`.tokenizers`:
+a VQ-VAE, DL-VAE, K-SVD-VAE or two-level autoencoder) are entropy coded under priors fitted on their
+training set and stored in the checkpoint; :func:`rate_accounting` gives their closed-form, estimated and
+coded rates side by side. Learned codecs (:class:`LearnedCodec`, :mod:`.learned`: factorized prior,
+mean-scale hyperprior) write the laserlab container around CompressAI's rANS streams, padding images to
+their size multiple and cropping back.
 
-A new option codec subclasses :class:`Codec` and is added with :func:`register`; its keyword-only
-constructor arguments are its options. A laserlab format wraps its payload with :func:`container.pack` /
-:func:`container.unpack` under a new ``container.KINDS`` entry and a :func:`container.model_id` of
-everything decoding depends on (weights, priors, settings), and codes discrete symbols with
-:func:`entropy.encode` / :func:`entropy.decode` under :class:`CategoricalPrior` priors kept in the
-checkpoint (``prior.state_dict()``).
+A new codec subclasses :class:`Codec` and is added with :func:`register` (its keyword-only constructor
+arguments are its options) or, when it codes a trained model, to :data:`CHECKPOINT_CODECS`. A laserlab format
+wraps its payload with :func:`container.pack` / :func:`container.unpack` under a new ``container.KINDS``
+entry and a :func:`container.model_id` of everything decoding depends on (weights, priors, settings), and
+codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` under
+:class:`CategoricalPrior` priors kept in the checkpoint (``prior.state_dict()``).
 
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
-:mod:`.checkpoints` (codecs from checkpoints), :mod:`.tokenizers` (tokenizer codecs, priors, rates),
+:mod:`.tokenizers` (tokenizer codecs, priors, rates),
 :mod:`.comparison` (the trivial baselines on a model's test images, and their PSNR at its rate),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
-:mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files).
+:mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files), :mod:`.checkpoint`
+(codecs from checkpoints), :mod:`.learned` (learned codecs).
 """
 
 from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
-from .checkpoints import from_checkpoint, read_checkpoint, register_checkpoint_family
+from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, from_checkpoint, load_trained_model
 from .comparison import BaselineCurves, baseline_curves
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
+from .learned import LearnedCodec
 from .metrics import ms_ssim, ms_ssim_scales
 from .registry import CODECS, CodecStatus, CodecUnavailableError, available, build, options, register
 from .standard import AVIFCodec, JPEG2000Codec, JPEGCodec, PillowCodec, WebPCodec
@@ -59,16 +64,19 @@ from .tokenizers import (
 )
 
 __all__ = [
+    "CHECKPOINT_CODECS",
     "CODECS",
     "METRICS",
     "AVIFCodec",
     "BaselineCurves",
     "CategoricalPrior",
+    "CheckpointFamily",
     "Codec",
     "CodecStatus",
     "CodecUnavailableError",
     "JPEG2000Codec",
     "JPEGCodec",
+    "LearnedCodec",
     "MeanColourCodec",
     "PillowCodec",
     "RDPoint",
@@ -76,6 +84,7 @@ __all__ = [
     "ThumbnailCodec",
     "TokenizerCodec",
     "TokenizerPriors",
+    "TrainedModel",
     "WebPCodec",
     "available",
     "baseline_curves",
@@ -91,14 +100,13 @@ __all__ = [
     "from_checkpoint",
     "image_from_uint8",
     "image_to_uint8",
+    "load_trained_model",
     "ms_ssim",
     "ms_ssim_scales",
     "options",
     "rate_accounting",
     "rd_curve",
-    "read_checkpoint",
     "read_image",
     "register",
-    "register_checkpoint_family",
     "write_image",
 ]

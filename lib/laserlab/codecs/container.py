@@ -9,7 +9,7 @@ Layout (integers little-endian; "varint" = unsigned LEB128, 7 bits per byte, low
     offset  size  field
     0       2     magic b"LL"
     2       1     format version (1)
-    3       1     codec kind (see KINDS: mean_colour 1, thumbnail 2, tokenizer 3, …)
+    3       1     codec kind (see KINDS: mean_colour 1, thumbnail 2, tokenizer 3, learned 4, …)
     4       4     model id: uint32 identifying the model and every setting the decoder needs
     8       1–5   image height (varint)
     .       1–5   image width (varint)
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 MAGIC = b"LL"
 VERSION = 1
 # Codec kinds, one byte each; a new laserlab codec family adds its entry here (never reuse a number).
-KINDS: dict[str, int] = {"mean_colour": 1, "thumbnail": 2, "tokenizer": 3}
+KINDS: dict[str, int] = {"mean_colour": 1, "thumbnail": 2, "tokenizer": 3, "learned": 4}
 _FIXED = struct.Struct("<2sBBI")  # magic, version, kind, model id
 _CRC_BYTES = 4
 _MAX_VARINT_BYTES = 5

@@ -85,17 +85,18 @@ from torch import nn
 
 from ..bottlenecks import DictionaryBottleneck, PatchCode, VectorQuantizer
 from ..checks import check_number
-from ..models import build_model
+from ..models import Autoencoder, HierarchicalAutoencoder
 from ..models.autoencoder import level_bits
 from ..sparse.rate import dequantize
 from . import container, entropy
 from .base import Codec, check_image
-from .checkpoints import read_checkpoint, register_checkpoint_family
+from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, load_trained_model
 from .entropy import MAX_ALPHABET, CategoricalPrior, StreamDecoder
 
 FORMAT_VERSION = 1  # of the payload layout and symbol streams; part of the model id
 PRIORS_KEY = "laserlab_priors"  # where a checkpoint keeps the priors
 TOKENIZER_MODELS = ("autoencoder", "hierarchical")  # laserlab.models names a tokenizer codec can load
+TOKENIZER_TYPES = (Autoencoder, HierarchicalAutoencoder)
 MAX_VALUE_BITS = 12
 DEFAULT_SMOOTHING = 0.5
 
@@ -327,8 +328,8 @@ class _DictionaryLevel:
 def uncodable_reason(model: nn.Module) -> str | None:
     """Why ``model`` cannot be a tokenizer codec, or None when it can: a ``laserlab.models`` autoencoder
     whose bottlenecks are VQ, or dictionaries with ``value_bits`` ≤ :data:`MAX_VALUE_BITS`."""
-    if not all(hasattr(model, name) for name in ("encode", "decode", "latent_shapes", "bottleneck_modules")):
-        return f"{type(model).__name__} is not a laserlab.models autoencoder (encode, decode, latent_shapes)"
+    if not isinstance(model, TOKENIZER_TYPES):
+        return f"{type(model).__name__} is not a laserlab.models tokenizer ({', '.join(TOKENIZER_MODELS)})"
     for level, bottleneck in enumerate(model.bottleneck_modules):
         where = "the bottleneck" if level == 0 else "the coarse bottleneck"
         if isinstance(bottleneck, VectorQuantizer):
@@ -446,36 +447,21 @@ def fit_priors(model: nn.Module, images, *, smoothing: float = DEFAULT_SMOOTHING
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
-def is_tokenizer_checkpoint(checkpoint: dict) -> bool:
-    """Whether a loaded checkpoint dict holds a :data:`TOKENIZER_MODELS` model trained by
-    ``laserlab.train``."""
-    config = checkpoint.get("hyper_parameters", {}).get("config", {})
-    model = config.get("model") if isinstance(config, dict) else None
-    return isinstance(model, dict) and model.get("name") in TOKENIZER_MODELS
-
-
-def _model_from(checkpoint: dict, path: Path) -> nn.Module:
-    """The trained model of a checkpoint dict, on the CPU, in evaluation mode."""
-    if not is_tokenizer_checkpoint(checkpoint):
+def _tokenizer(path: str | Path) -> TrainedModel:
+    """The trained tokenizer model in the checkpoint at ``path``."""
+    trained = load_trained_model(path)
+    if not isinstance(trained.model, TOKENIZER_TYPES):
         raise ValueError(
-            f"{str(path)!r} is not a checkpoint of a tokenizer model ({', '.join(TOKENIZER_MODELS)}) "
-            "trained by laserlab.train"
+            f"{str(trained.path)!r} is not a checkpoint of a tokenizer model ({', '.join(TOKENIZER_MODELS)}) "
+            f"trained by laserlab.train; it holds a {type(trained.model).__name__}"
         )
-    options = dict(checkpoint["hyper_parameters"]["config"]["model"])
-    prefix = "model."
-    state = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    # in the precision it was trained in (load_state_dict would cast float64 weights to float32)
-    dtype = next((v.dtype for v in state.values() if v.is_floating_point()), torch.float32)
-    model = build_model(options.pop("name"), **options).to(dtype)
-    model.load_state_dict(state)
-    return model.eval()
+    return trained
 
 
-def _training_images(checkpoint: dict):
-    """The training split of the dataset a checkpoint's config names, as the training loader built it."""
+def _training_images(config: dict):
+    """The training split of the dataset a training config names, as the training loader built it."""
     from ..data import dataset
 
-    config = checkpoint["hyper_parameters"]["config"]
     data = config["data"]
     return dataset(
         data["name"], split="train", image_size=data["image_size"], seed=config["seed"], **data["options"]
@@ -493,14 +479,13 @@ def fit_checkpoint_priors(
     """
     from ..train.checkpoint import atomic_save
 
-    path = Path(path)
-    checkpoint = read_checkpoint(path)
-    model = _model_from(checkpoint, path)
+    trained = _tokenizer(path)
     priors = fit_priors(
-        model, _training_images(checkpoint) if images is None else images, smoothing=smoothing
+        trained.model, _training_images(trained.config) if images is None else images, smoothing=smoothing
     )
+    checkpoint = dict(trained.checkpoint)
     checkpoint[PRIORS_KEY] = priors.state_dict()
-    atomic_save(checkpoint, path)
+    atomic_save(checkpoint, trained.path)
     return priors
 
 
@@ -544,9 +529,17 @@ class TokenizerCodec(Codec):
     name = "tokenizer"
 
     def __init__(self, *, checkpoint: str | Path):
-        path = Path(checkpoint)
-        loaded = read_checkpoint(path)
-        model = _model_from(loaded, path)
+        self._load(_tokenizer(checkpoint))
+
+    @classmethod
+    def from_trained(cls, trained: TrainedModel) -> TokenizerCodec:
+        """The codec of a model restored by :func:`~laserlab.codecs.checkpoint.load_trained_model`."""
+        codec = cls.__new__(cls)
+        codec._load(trained)
+        return codec
+
+    def _load(self, trained: TrainedModel) -> None:
+        path, model, loaded = trained.path, trained.model, trained.checkpoint
         _levels(model, None)  # an uncodable model is refused before anything is said about priors
         if PRIORS_KEY not in loaded:
             raise ValueError(
@@ -638,11 +631,7 @@ class TokenizerCodec(Codec):
         return reconstruction.to(torch.float32).contiguous()
 
 
-def _codec_from(path: Path) -> TokenizerCodec:
-    return TokenizerCodec(checkpoint=path)
-
-
-register_checkpoint_family("tokenizer", recognises=is_tokenizer_checkpoint, codec=_codec_from)
+CHECKPOINT_CODECS.register("tokenizer", CheckpointFamily(TOKENIZER_TYPES, TokenizerCodec.from_trained))
 
 
 # ---------------------------------------------------------------------------------------------- rates
@@ -727,7 +716,6 @@ __all__ = [
     "check_image_sequence",
     "fit_checkpoint_priors",
     "fit_priors",
-    "is_tokenizer_checkpoint",
     "padded",
     "rate_accounting",
     "uncodable_reason",

@@ -1,10 +1,13 @@
-"""Autoencoders over any bottleneck, by name: ``build_model("autoencoder" | "hierarchical", **options)``.
+"""Models by name: ``build_model("autoencoder" | "hierarchical" | "factorized_prior" |
+"mean_scale_hyperprior", **options)``.
 
 ``Autoencoder`` with a ``"vq"`` bottleneck is a VQ-VAE, with ``"dictionary"`` a DL-VAE (gradient or online
 dictionary updates) or a K-SVD-VAE (``update_rule="ksvd"``); ``HierarchicalAutoencoder`` adds a coarse level
 at half the fine latent's resolution. Both take and return images in [0, 1] and return an
-:class:`AutoencoderOutput`. A model is registered in :data:`MODELS` by one line; its constructor's keyword
-options are what a training config's ``model`` section accepts.
+:class:`AutoencoderOutput`. The learned codecs (:mod:`.compression`: :class:`FactorizedPrior`,
+:class:`MeanScaleHyperprior`, any :class:`LearnedCodecModel`) take images in [0, 1] and return a
+:class:`CodecOutput` with entropy-model likelihoods. A model is registered in :data:`MODELS` by one
+line; its constructor's keyword options are what a training config's ``model`` section accepts.
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ from torch import nn
 from ..registry import Registry
 from .autoencoder import Autoencoder, AutoencoderOutput
 from .blocks import Decoder, Encoder, ResidualBlock
+from .compression import (
+    CodecOutput,
+    CompressedImages,
+    FactorizedPrior,
+    LearnedCodecModel,
+    MeanScaleHyperprior,
+)
 from .hierarchical import HierarchicalAutoencoder
 
 MODELS: Registry[type[nn.Module]] = Registry("model")
 MODELS.register("autoencoder", Autoencoder)
 MODELS.register("hierarchical", HierarchicalAutoencoder)
+MODELS.register("factorized_prior", FactorizedPrior)
+MODELS.register("mean_scale_hyperprior", MeanScaleHyperprior)
 
 
 def build_model(name: str, **options) -> nn.Module:
@@ -34,9 +46,14 @@ __all__ = [
     "MODELS",
     "Autoencoder",
     "AutoencoderOutput",
+    "CodecOutput",
+    "CompressedImages",
     "Decoder",
     "Encoder",
+    "FactorizedPrior",
     "HierarchicalAutoencoder",
+    "LearnedCodecModel",
+    "MeanScaleHyperprior",
     "ResidualBlock",
     "build_model",
 ]

@@ -1,21 +1,27 @@
-"""Training autoencoders on Lightning: ``fit(config) -> FitResult``, ``laserlab train --config FILE``.
+"""Training autoencoders and learned codecs on Lightning: ``fit(config) -> FitResult``, ``laserlab train``.
 
 - :mod:`.config` — :class:`TrainConfig` (validated; YAML or dict; :class:`ModelConfig` and the other
   sections), :func:`recipe` (defaults for a notebook run) and :meth:`TrainConfig.with_overrides`;
 - :mod:`.losses` — loss registry ``LOSSES``, :class:`Objective`, regulariser registry ``REGULARIZERS``
   (``cross_scale``: phase 2 of spectral regularisation);
-- :mod:`.module` — :class:`AutoencoderModule` (LightningModule; bottleneck updates after each optimiser
-  step, same loss terms in training and validation, quality/rate/code metrics);
+- :mod:`.base` — :class:`TrainingModule`, what every family's LightningModule shares (batch checks, same
+  loss terms in training and validation, quality metrics, logging, exact-resume random states);
+- :mod:`.module` — :class:`AutoencoderModule` (bottleneck updates after each optimiser step, code
+  metrics);
+- :mod:`.codec_module` — :class:`LearnedCodecModule` (learned codecs: rate–distortion loss, auxiliary
+  loss with its own optimiser, per-stream bpp);
 - :mod:`.callbacks` — callback registry ``CALLBACKS``;
-- :mod:`.checkpoint` — :class:`AtomicCheckpointIO`;
+- :mod:`.checkpoint` — :class:`AtomicCheckpointIO`, :func:`read_checkpoint`;
 - :mod:`.fit` — :func:`fit`, :class:`FitResult` (exact resume, DDP), :func:`steps_to_reach`,
   :func:`late_gain` (has a curve flattened?).
 """
 
 from __future__ import annotations
 
+from .base import TrainingModule
 from .callbacks import CALLBACKS
-from .checkpoint import AtomicCheckpointIO, atomic_save
+from .checkpoint import AtomicCheckpointIO, atomic_save, read_checkpoint
+from .codec_module import LearnedCodecModule
 from .config import (
     DataConfig,
     ModelConfig,
@@ -25,13 +31,15 @@ from .config import (
     TrainerConfig,
     recipe,
 )
-from .fit import FitResult, fit, late_gain, read_history, steps_to_reach
+from .fit import FitResult, fit, late_gain, read_history, steps_to_reach, training_module
 from .losses import (
     LOSSES,
     REGULARIZERS,
     LatentPenalty,
     LossTerms,
     Objective,
+    OutputLoss,
+    RateDistortionLoss,
     multiresolution_dct_loss,
     multiresolution_gradient_loss,
 )
@@ -46,19 +54,25 @@ __all__ = [
     "DataConfig",
     "FitResult",
     "LatentPenalty",
+    "LearnedCodecModule",
     "LossTerms",
     "ModelConfig",
     "Objective",
     "OptimizerConfig",
+    "OutputLoss",
+    "RateDistortionLoss",
     "SpectralConfig",
     "TrainConfig",
     "TrainerConfig",
+    "TrainingModule",
     "atomic_save",
     "fit",
     "late_gain",
     "multiresolution_dct_loss",
     "multiresolution_gradient_loss",
+    "read_checkpoint",
     "read_history",
     "recipe",
     "steps_to_reach",
+    "training_module",
 ]

@@ -43,7 +43,7 @@ from ..checks import (
     check_positive_int,
 )
 from ..data import DATASETS
-from ..models import MODELS, build_model
+from ..models import MODELS, LearnedCodecModel, build_model
 from ..registry import check_options
 from ..spectral.truncation import check_kind, check_tau
 from .callbacks import CALLBACKS
@@ -129,6 +129,16 @@ def _from_section(cls, values, path: str):
     return cls(**values)
 
 
+def learned_codec_models() -> list[str]:
+    """The :data:`laserlab.models.MODELS` names whose models are learned codecs
+    (:class:`~laserlab.models.LearnedCodecModel`: they train on the ``rate_distortion`` loss)."""
+    return sorted(
+        name
+        for name, entry in MODELS.items()
+        if isinstance(entry, type) and issubclass(entry, LearnedCodecModel)
+    )
+
+
 @dataclass
 class ModelConfig:
     """The ``model`` section: a :data:`laserlab.models.MODELS` ``name``, the ``bottleneck`` spec
@@ -187,6 +197,11 @@ class ModelConfig:
         """The model, ``laserlab.models.build_model(name, **keywords())``."""
         return build_model(self.name, **self.keywords())
 
+    @property
+    def is_learned_codec(self) -> bool:
+        """Whether the model is a learned codec (a :class:`~laserlab.models.LearnedCodecModel`)."""
+        return self.name in learned_codec_models()
+
 
 @dataclass
 class DataConfig:
@@ -217,17 +232,20 @@ class DataConfig:
 
 @dataclass
 class OptimizerConfig:
-    """AdamW options."""
+    """AdamW options; ``aux_lr`` is the learning rate of a learned codec's auxiliary optimiser (Adam on
+    the entropy bottlenecks' quantiles; unused by other models)."""
 
     lr: float = 2e-4
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
+    aux_lr: float = 1e-3
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         check_number(self.lr, "optimizer.lr", minimum=0, exclusive=True)
+        check_number(self.aux_lr, "optimizer.aux_lr", minimum=0, exclusive=True)
         check_number(self.weight_decay, "optimizer.weight_decay", minimum=0)
         expected = "a pair [beta1, beta2] of numbers in [0, 1)"
         if not isinstance(self.betas, list | tuple):
@@ -366,8 +384,9 @@ class TrainConfig:
     """Everything :func:`laserlab.train.fit` needs. Required: ``model`` and ``output_dir``.
 
     - ``model`` — :class:`ModelConfig` (``name``, ``bottleneck``, shape options; flat in YAML).
-    - ``loss`` — ``{LOSSES name: weight}``; ``loss_options`` — ``{name: options}``; ``bottleneck_weight``
-      scales the bottlenecks' own losses.
+    - ``loss`` — ``{LOSSES name: weight}`` (default ``{"mse": 1.0}``, for a learned codec
+      ``{"rate_distortion": 1.0}``, which such models require); ``loss_options`` — ``{name: options}``;
+      ``bottleneck_weight`` scales the bottlenecks' own losses.
     - ``regularizers`` — ``{REGULARIZERS name: options}``; ``callbacks`` — ``{CALLBACKS name: options}``
       (extension points, see :mod:`laserlab.train.losses` and :mod:`laserlab.train.callbacks`).
     - ``spectral`` — :class:`SpectralConfig` (phase 1 truncation curriculum, phase 2 cross-scale penalty);
@@ -405,7 +424,10 @@ class TrainConfig:
         if missing:
             raise ValueError(f"config is missing required key(s) {missing}; valid keys: {valid}")
         sections = {name: _from_section(kind, values.get(name), name) for name, kind in _SECTIONS.items()}
-        return cls(**{**values, **sections, "model": ModelConfig.from_dict(values["model"])})
+        model = ModelConfig.from_dict(values["model"])
+        if "loss" not in values and model.name in MODELS and model.is_learned_codec:
+            values = {**values, "loss": {"rate_distortion": 1.0}}
+        return cls(**{**values, **sections, "model": model})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -501,6 +523,32 @@ class TrainConfig:
         for section in (self.data, self.optimizer, self.trainer, self.spectral):
             section.validate()
         self.spectral.check_window(self.trainer.max_steps)
+        self._check_rate_distortion()
+
+    def _check_rate_distortion(self) -> None:
+        """Learned codecs train on the ``rate_distortion`` loss, and only they can."""
+        codec = self.model.is_learned_codec
+        weight = self.loss.get("rate_distortion", 0)
+        if codec and not weight > 0:
+            raise ValueError(
+                f"model {self.model.name!r} is a learned codec: loss must weight 'rate_distortion' "
+                "(λ·255²·MSE + bpp; set λ with loss_options: {rate_distortion: {lmbda: ...}}); got loss "
+                f"{self.loss}"
+            )
+        if "rate_distortion" in self.loss and not codec:
+            codecs = learned_codec_models()
+            raise ValueError(
+                f"loss 'rate_distortion' needs a learned codec model (model.name one of {codecs}); "
+                f"model {self.model.name!r} has no entropy model"
+            )
+        if codec:
+            LOSSES.build("rate_distortion", **self.loss_options.get("rate_distortion", {}))  # checks lmbda
+            if str(self.trainer.precision).startswith("16"):
+                raise ValueError(
+                    f"trainer.precision {self.trainer.precision!r} is not supported for learned codecs: "
+                    "fp16 loss scaling would also scale the auxiliary loss's gradients, which the auxiliary "
+                    "optimiser does not unscale; use '32-true' or 'bf16-mixed'"
+                )
 
 
 #: what :func:`recipe` starts from, besides the ``TrainConfig`` defaults: a fresh, quiet run

@@ -1,4 +1,5 @@
-"""``fit(config) -> FitResult``: train an autoencoder with Lightning, resumably, on one device or many.
+"""``fit(config) -> FitResult``: train an autoencoder or a learned codec with Lightning, resumably, on one
+device or many.
 
 Layout of ``config.output_dir``: ``checkpoints/last.ckpt`` (written atomically at the end of every
 ``trainer.checkpoint_every_n_epochs`` epochs, and when training stops), ``checkpoints/epoch=…-step=….ckpt``
@@ -36,7 +37,6 @@ rank holds the same weights, codebooks and dictionaries.
 from __future__ import annotations
 
 import csv
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +52,10 @@ from ..codecs.tokenizers import TokenizerCodec, fit_checkpoint_priors, rate_acco
 from ..data.datamodule import ImageDataModule
 from ..quiet import quiet_library_chatter
 from ..spectral import SpectralTruncation
+from .base import TrainingModule
 from .callbacks import CALLBACKS
-from .checkpoint import AtomicCheckpointIO
+from .checkpoint import AtomicCheckpointIO, read_checkpoint
+from .codec_module import LearnedCodecModule
 from .config import TrainConfig
 from .module import AutoencoderModule
 
@@ -63,16 +65,17 @@ class FitResult:
     """What :func:`fit` returns.
 
     - ``model`` — the trained model (in eval mode, on the device it trained on);
-    - ``module`` — its :class:`AutoencoderModule` (objective, config);
+    - ``module`` — its LightningModule (objective, config): :class:`AutoencoderModule`, or
+      :class:`LearnedCodecModule` for a learned codec;
     - ``metrics`` — held-out metrics after training (``val/psnr``, ``val/ssim``, ``val/bpp``, ...;
-      ``val/bpp_entropy`` and ``val/bpp_coded`` for a codable model), floats;
+      ``val/bpp_entropy`` and ``val/bpp_coded`` for a codable tokenizer), floats;
     - ``checkpoints`` — ``{"last": path, "latest": path}``;
     - ``log_dir`` — the folder holding the CSV logs (``version_<n>`` per run or resume);
     - ``global_step`` — optimiser steps done.
     """
 
     model: nn.Module
-    module: AutoencoderModule
+    module: TrainingModule
     metrics: dict[str, float]
     checkpoints: dict[str, Path]
     log_dir: Path
@@ -128,24 +131,23 @@ def late_gain(history: Sequence[tuple[int, float]], *, window: float = 0.25) -> 
 
 def check_checkpoint(path: str | Path) -> None:
     """Raise a ``ValueError`` naming ``path`` and how to start afresh when the checkpoint cannot be read
-    (truncated, corrupt, not a checkpoint), instead of a bare torch or pickle error from deep inside
-    Lightning. Reads the file once to verify the CRC32 of every entry of torch's zip format (a flipped
-    bit in the weights would otherwise load silently), then its structure."""
-    path = Path(path)
+    (truncated, corrupt, not a checkpoint; see :func:`~laserlab.train.checkpoint.read_checkpoint`),
+    instead of a bare torch or pickle error from deep inside Lightning."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-        if damaged is not None:
-            raise ValueError(f"entry {damaged!r} fails its CRC32 check")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-            raise ValueError("it holds no Lightning checkpoint (no 'state_dict')")
-    except Exception as error:  # torch, zip and pickle raise many types for a damaged file
+        read_checkpoint(path, weights_only=False)
+    except ValueError as error:
         raise ValueError(
-            f"cannot resume from {str(path)!r}: the checkpoint is truncated or corrupt ({error}). To start "
-            "afresh, delete the file (and the other .ckpt files in that folder), use another output_dir, "
-            "or set resume: false"
+            f"cannot resume from {str(path)!r}: the checkpoint is truncated or corrupt "
+            f"({error.__cause__ or error}). To start afresh, delete the file (and the other .ckpt files in "
+            "that folder), use another output_dir, or set resume: false"
         ) from error
+
+
+def training_module(config: TrainConfig) -> TrainingModule:
+    """The LightningModule of the model's family: :class:`LearnedCodecModule` for learned codecs,
+    :class:`AutoencoderModule` otherwise."""
+    family = LearnedCodecModule if config.model.is_learned_codec else AutoencoderModule
+    return family(config)
 
 
 def _deterministic(config: TrainConfig) -> bool | str:
@@ -168,7 +170,7 @@ def fit(config: dict | TrainConfig, *, callbacks: Sequence[L.Callback] = ()) -> 
     quiet_library_chatter()
     L.seed_everything(config.seed, workers=True, verbose=False)
     output = Path(config.output_dir)
-    module = AutoencoderModule(config)
+    module = training_module(config)
     data = config.data
     datamodule = ImageDataModule(
         data.name,

@@ -1,10 +1,12 @@
-"""Training objectives for autoencoders: named terms, weighted, the same in training and validation.
+"""Training objectives for autoencoders and learned codecs: named terms, weighted, the same in training
+and validation.
 
 Every image term is a module ``forward(reconstruction, target) -> (B,)`` on images in [0, 1]
 (B, 3, H, W), one value per image, so any distortion module of the library plugs in unchanged
-(``LPIPS``, ``WassersteinDistortion``). :class:`Objective` takes the batch mean of each, multiplies by
-its weight, adds the bottlenecks' own losses (term ``"bottleneck"``) and any regulariser terms, and
-returns a :class:`LossTerms`.
+(``LPIPS``, ``WassersteinDistortion``); a term that needs more of the model output than the
+reconstruction (the rate) is an :class:`OutputLoss`, ``forward(output, target) -> (B,)``.
+:class:`Objective` takes the batch mean of each, multiplies by its weight, adds an autoencoder's
+bottleneck losses (term ``"bottleneck"``) and any regulariser terms, and returns a :class:`LossTerms`.
 
 Registry ``LOSSES`` (config key ``loss``: ``{name: weight}``, options under ``loss_options``; built by
 ``LOSSES.build(name, **options)``, options checked against the ones listed here):
@@ -22,9 +24,13 @@ Registry ``LOSSES`` (config key ``loss``: ``{name: weight}``, options under ``lo
   ``num_levels``, ``weights``, ...) with the sigma map ``sigma``, a spec ``{"name": <sigma map>,
   **options}`` for :func:`laserlab.perceptual.sigma.build`, e.g. ``{"name": "foveated", "size": 64,
   "radius": 6}`` (lengths in pixels of the map's grid; give the training image size to mean image pixels).
+- ``rate_distortion`` — :class:`RateDistortionLoss`, for learned codecs
+  (:class:`~laserlab.models.CodecOutput`): λ·255²·MSE + bpp per image, CompressAI's convention (option
+  ``lmbda``, default 0.013).
 
 **Regularisers** (the extension point for penalties on the model output, e.g. spectral penalties on
-``output.latents``): a module ``forward(output: AutoencoderOutput, images) -> dict[str, Tensor]`` of
+``output.latents``): a module ``forward(output, images) -> dict[str, Tensor]`` (``output`` an
+:class:`~laserlab.models.AutoencoderOutput` or :class:`~laserlab.models.CodecOutput`) of
 named scalar terms, already weighted, registered in ``REGULARIZERS`` (config key ``regularizers``:
 ``{name: options}``) or passed to :class:`Objective` directly. Their terms are added to the total and
 logged under their names. A regulariser is built for a model, ``REGULARIZERS.build(name, model=model,
@@ -43,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_number, check_positive_int, check_same_shape
-from ..models import AutoencoderOutput
+from ..models import AutoencoderOutput, CodecOutput
 from ..perceptual import LPIPS, WassersteinDistortion
 from ..perceptual import sigma as sigma_maps
 from ..registry import Registry
@@ -172,7 +178,41 @@ def _wasserstein(*, sigma: dict, **options) -> nn.Module:
     return WassersteinDistortion(sigma_maps.build(spec.pop("name"), **spec), **options)
 
 
-#: name → factory(**options) → module(reconstruction, target) -> (B,)
+class OutputLoss(nn.Module):
+    """A loss term on the whole model output: ``forward(output, target) -> (B,)`` (the
+    :class:`Objective` hands it the output instead of the reconstruction)."""
+
+
+class RateDistortionLoss(OutputLoss):
+    """λ·255²·MSE + bpp per image (B,), CompressAI's rate–distortion loss for learned codecs.
+
+    MSE is taken on [0, 1] images between the unclamped synthesis output and the target
+    (``CodecOutput.synthesis``), bpp is the likelihood estimate ``CodecOutput.bits_per_pixel``
+    (Σ over streams of −log2 likelihood / (H·W)); the batch mean is CompressAI's
+    ``λ·255²·mse + Σ −log2(likelihoods) / (B·H·W)``. CompressAI's quality ladder: λ = 0.0018, 0.0035,
+    0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18.
+    """
+
+    def __init__(self, *, lmbda: float = 0.013):
+        super().__init__()
+        check_number(lmbda, "lmbda", minimum=0, exclusive=True)
+        self.lmbda = float(lmbda)
+
+    def forward(self, output: CodecOutput, target: torch.Tensor) -> torch.Tensor:
+        if not isinstance(output, CodecOutput):
+            raise TypeError(
+                "the rate_distortion loss needs a learned codec's CodecOutput (likelihoods); got "
+                f"{type(output).__name__}"
+            )
+        check_same_shape(output.synthesis, target, "synthesis", "target")
+        mse = (output.synthesis - target).square().flatten(1).mean(1)
+        return self.lmbda * 255**2 * mse + output.bits_per_pixel
+
+    def extra_repr(self) -> str:
+        return f"lmbda={self.lmbda:g}"
+
+
+#: name → factory(**options) → module(reconstruction, target) -> (B,), or an OutputLoss
 LOSSES: Registry[Callable[..., nn.Module]] = Registry(
     "loss",
     {
@@ -182,6 +222,7 @@ LOSSES: Registry[Callable[..., nn.Module]] = Registry(
         "gradient": _per_image(multiresolution_gradient_loss),
         "lpips": _lpips,
         "wasserstein": _wasserstein,
+        "rate_distortion": RateDistortionLoss,
     },
 )
 
@@ -197,7 +238,9 @@ class LatentPenalty(nn.Module):
         super().__init__()
         self.name, self.penalty = name, penalty
 
-    def forward(self, output: AutoencoderOutput, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, output: AutoencoderOutput | CodecOutput, images: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         return {self.name: self.penalty(output.latents)}
 
 
@@ -229,6 +272,10 @@ class LossTerms:
 
 class Objective(nn.Module):
     """Σ weight·mean(loss(reconstruction, images)) + bottleneck losses + regulariser terms.
+
+    An :class:`OutputLoss` term is called with the whole output instead of the reconstruction; the term
+    ``"bottleneck"`` (an autoencoder's bottleneck losses) exists for
+    :class:`~laserlab.models.AutoencoderOutput` only.
 
     ``weights`` maps :data:`LOSSES` names to non-negative weights (terms with weight 0 are not built);
     ``options`` maps a name to its options (``LOSSES.build(name, **options[name])``);
@@ -266,11 +313,15 @@ class Objective(nn.Module):
         self.bottleneck_weight = float(bottleneck_weight)
         self.regularizers = nn.ModuleDict(regularizers or {})
 
-    def forward(self, output: AutoencoderOutput, images: torch.Tensor) -> LossTerms:
+    def forward(self, output: AutoencoderOutput | CodecOutput, images: torch.Tensor) -> LossTerms:
         terms = {}
         for name, loss in self.terms.items():
-            terms[name] = self.weights[name] * loss(output.reconstruction, images).mean()
-        terms["bottleneck"] = self.bottleneck_weight * output.bottleneck_loss
+            value = (
+                loss(output, images) if isinstance(loss, OutputLoss) else loss(output.reconstruction, images)
+            )
+            terms[name] = self.weights[name] * value.mean()
+        if isinstance(output, AutoencoderOutput):
+            terms["bottleneck"] = self.bottleneck_weight * output.bottleneck_loss
         for regularizer in self.regularizers.values():
             for name, value in regularizer(output, images).items():
                 if name in terms:

@@ -1,169 +1,37 @@
 """``AutoencoderModule``: the LightningModule that trains any :mod:`laserlab.models` autoencoder.
 
-One step: check the batch (finite, in [0, 1] — errors name the step), forward, :class:`Objective` terms,
-backward; after each optimiser step, :func:`laserlab.bottlenecks.update_bottlenecks` applies the
-bottlenecks' non-gradient updates (EMA codebooks, online / K-SVD dictionaries, dead-entry replacement),
-synchronised across ranks. Validation computes the same loss terms on held-out images.
+The step, validation, quality metrics, logging and exact-resume random states are
+:class:`~laserlab.train.base.TrainingModule`'s. This family adds: after each optimiser step,
+:func:`laserlab.bottlenecks.update_bottlenecks` applies the bottlenecks' non-gradient updates (EMA
+codebooks, online / K-SVD dictionaries, dead-entry replacement), synchronised across ranks.
 
-Logged (CSVLogger columns ``<stage>/<name>``; train per step and per epoch, validation per epoch):
-``loss``, every loss term as ``loss_<term>``, ``mse``, ``psnr`` (mean over images of the per-image
-PSNR, data range 1), ``ssim``, ``bpp`` (bits per pixel of the codes, from each bottleneck's
-``bits_per_token``), and every bottleneck statistic (``perplexity``, ``usage``, ``dead_entries``,
-``sparsity``, ...; a hierarchical model's coarse level with the prefix ``coarse_``), each latent's RMS
-(``latent_rms``), and with spectral regularisation ``spectral_tau`` and ``loss_cross_scale``. Validation
-aggregates quality with torchmetrics ``MeanMetric`` (weighted by images, synchronised across ranks).
-
-Checkpoints also carry the Python, NumPy and torch random states, so a resumed run draws what the
-uninterrupted run would have drawn.
+Logged besides the shared columns: ``bpp`` (bits per pixel of the codes, from each bottleneck's
+``bits_per_token``) and every bottleneck statistic (``perplexity``, ``usage``, ``dead_entries``,
+``sparsity``, ...; a hierarchical model's coarse level with the prefix ``coarse_``).
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-
-import lightning as L
-import numpy as np
 import torch
-from torchmetrics import MeanMetric, MetricCollection
 
 from ..bottlenecks import update_bottlenecks
-from ..checks import check_images
 from ..models import AutoencoderOutput
-from ..perceptual import quality
-from ..spectral import CrossScalePenalty
-from .config import TrainConfig
-from .losses import REGULARIZERS, Objective
-
-QUALITY = ("mse", "psnr", "ssim")
+from .base import TrainingModule, level_prefix
 
 
-def _level_prefix(level: int) -> str:
-    return "" if level == 0 else "coarse_" if level == 1 else f"level{level}_"
+class AutoencoderModule(TrainingModule):
+    """Trains ``config.model.build()`` (an autoencoder) with the config's objective and optimiser; see
+    :class:`~laserlab.train.base.TrainingModule`.
 
-
-class AutoencoderModule(L.LightningModule):
-    """Trains ``config.model.build()`` with the config's objective and optimiser.
-
-    ``config`` is a :class:`TrainConfig` or its dict; it is saved as the hyperparameters, so
-    ``AutoencoderModule.load_from_checkpoint(path).model`` rebuilds a trained model. Regularisers
-    (``config.regularizer_specs()``, the phase-2 cross-scale penalty included) are built for the model
-    from :data:`~laserlab.train.REGULARIZERS`.
+    ``AutoencoderModule.load_from_checkpoint(path).model`` rebuilds a trained model.
     """
 
-    def __init__(self, config: dict | TrainConfig):
-        super().__init__()
-        config = TrainConfig.from_dict(config)
-        self.save_hyperparameters({"config": config.to_dict()})
-        self.config = config
-        self.model = config.model.build()
-        regularizers = {
-            name: REGULARIZERS.build(name, model=self.model, **options)
-            for name, options in config.regularizer_specs().items()
-        }
-        self.objective = Objective(
-            dict(config.loss),
-            options=dict(config.loss_options),
-            bottleneck_weight=config.bottleneck_weight,
-            regularizers=regularizers,
-        )
-        self.val_metrics = MetricCollection({name: MeanMetric() for name in QUALITY})
-        #: ``images → (inputs, targets)`` for training batches, set per batch by callbacks (phase 1)
-        self.batch_transform: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
-
-    @property
-    def cross_scale(self) -> CrossScalePenalty | None:
-        """The phase-2 penalty when regularizer ``cross_scale`` is on (the
-        :class:`~laserlab.spectral.SpectralTruncation` callback switches it on after phase 1's window)."""
-        regularizers = self.objective.regularizers
-        return regularizers["cross_scale"].penalty if "cross_scale" in regularizers else None
-
-    def forward(self, images: torch.Tensor) -> AutoencoderOutput:
-        return self.model(images)
-
-    # ---------------------------------------------------------------- steps
-    def _images(self, batch, stage: str, batch_idx: int) -> torch.Tensor:
-        images = batch[0] if isinstance(batch, list | tuple) else batch
-        check_images(images, f"images of {stage} batch {batch_idx} (global step {self.global_step})")
-        return images
-
-    def _scalars(self, output: AutoencoderOutput, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-batch quality, rate and bottleneck statistics (detached scalars)."""
-        reconstruction = output.reconstruction.detach()
-        values = {
-            "mse": quality.mse(reconstruction, images).mean(),
-            "psnr": quality.psnr(reconstruction, images).mean(),
-            "bpp": torch.tensor(output.bits_per_pixel, device=images.device),
-        }
-        if min(images.shape[-2:]) >= 11:
-            values["ssim"] = quality.ssim(reconstruction, images).mean()
+    def rate_scalars(self, output: AutoencoderOutput, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = {"bpp": torch.tensor(output.bits_per_pixel, device=images.device)}
         for level, coded in enumerate(output.bottlenecks):
             for key, value in coded.stats.items():
-                values[_level_prefix(level) + key] = value.detach().float()
-        for level, latent in enumerate(output.latents):
-            values[_level_prefix(level) + "latent_rms"] = latent.detach().pow(2).mean().sqrt()
+                values[level_prefix(level) + key] = value.detach().float()
         return values
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        images = self._images(batch, "training", batch_idx)
-        if self.batch_transform is not None:
-            images, targets = self.batch_transform(images)
-        else:
-            targets = images
-        output = self.model(images)
-        losses = self.objective(output, targets)
-        if not bool(torch.isfinite(losses.total.detach())):
-            bad = sorted(
-                name for name, value in losses.terms.items() if not bool(torch.isfinite(value.detach()))
-            )
-            raise FloatingPointError(
-                f"training loss is not finite at global step {self.global_step} (batch {batch_idx}); "
-                f"non-finite terms: {bad}"
-            )
-        batch_size = images.shape[0]
-        logged = {"train/loss": losses.total.detach()}
-        logged.update({f"train/loss_{name}": value.detach() for name, value in losses.terms.items()})
-        logged.update({f"train/{name}": value for name, value in self._scalars(output, targets).items()})
-        self.log_dict(logged, on_step=True, on_epoch=True, batch_size=batch_size, prog_bar=False)
-        self.log("psnr", logged["train/psnr"], prog_bar=True, logger=False, batch_size=batch_size)
-        return losses.total
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        images = self._images(batch, "validation", batch_idx)
-        output = self.model(images)
-        losses = self.objective(output, images)
-        batch_size = images.shape[0]
-        reconstruction = output.reconstruction
-        self.val_metrics["mse"].update(quality.mse(reconstruction, images))
-        self.val_metrics["psnr"].update(quality.psnr(reconstruction, images))
-        if min(images.shape[-2:]) >= 11:
-            self.val_metrics["ssim"].update(quality.ssim(reconstruction, images))
-            self.log("val/ssim", self.val_metrics["ssim"], on_epoch=True, batch_size=batch_size)
-        self.log("val/mse", self.val_metrics["mse"], on_epoch=True, batch_size=batch_size)
-        # Lightning would log validation inside fit at (optimiser steps − 1); "step" sets the x-axis to the
-        # steps actually taken, so validation rows line up with training rows and a later validate() call
-        self.log("step", float(self.global_step), on_epoch=True, batch_size=batch_size)
-        self.log("val/psnr", self.val_metrics["psnr"], on_epoch=True, batch_size=batch_size, prog_bar=True)
-        logged = {"val/loss": losses.total}
-        logged.update({f"val/loss_{name}": value for name, value in losses.terms.items()})
-        scalars = self._scalars(output, images)
-        logged.update({f"val/{name}": value for name, value in scalars.items() if name not in QUALITY})
-        self.log_dict(logged, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    # ---------------------------------------------------------------- optimisation
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        options = self.config.optimizer
-        # the model and any trainable objective part (e.g. the cross-scale predictors; frozen LPIPS is not)
-        parameters = [*self.model.parameters(), *(p for p in self.objective.parameters() if p.requires_grad)]
-        return torch.optim.AdamW(
-            parameters,
-            lr=options.lr,
-            betas=tuple(options.betas),
-            weight_decay=options.weight_decay,
-        )
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
@@ -171,30 +39,3 @@ class AutoencoderModule(L.LightningModule):
         stats = update_bottlenecks(self.model, optimizer=getattr(optimizer, "optimizer", optimizer))
         if stats:
             self.log_dict({f"train/{name}": value.float() for name, value in stats.items()}, on_step=True)
-
-    # ---------------------------------------------------------------- exact resume
-    def on_train_epoch_start(self) -> None:
-        # Lightning's logging step comes back one too high after a restart from an end-of-epoch
-        # checkpoint; with one optimiser it equals the optimiser steps, so resumed logs line up.
-        self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.trainer.global_step
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # plain containers and tensors only, so the checkpoint loads with torch.load(weights_only=True)
-        kind, keys, position, has_gauss, cached_gauss = np.random.get_state()
-        checkpoint["laserlab_rng"] = {
-            "python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gauss),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        states = checkpoint.get("laserlab_rng")
-        if states is None:
-            return
-        random.setstate(states["python"])
-        kind, keys, position, has_gauss, cached_gauss = states["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached_gauss))
-        torch.set_rng_state(states["torch"])
-        if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(states["cuda"])

@@ -90,3 +90,58 @@ def test_decompress_refuses_a_lossy_output_format(image_file, tmp_path, capsys):
     assert main(["compress", "--codec", "jpeg", str(image_file), "-o", str(compressed)]) == 0
     assert main(["decompress", "--codec", "jpeg", str(compressed), "-o", str(tmp_path / "x.jpg")]) == 2
     assert "lossless format" in capsys.readouterr().err
+
+
+def test_a_learned_codec_round_trips_through_its_checkpoint(
+    hyperprior_checkpoint, image_file, tmp_path, capsys
+):
+    compressed, restored = tmp_path / "photo.ll", tmp_path / "restored.png"
+    checkpoint = str(hyperprior_checkpoint)
+    assert (
+        main(["compress", "--checkpoint", checkpoint, str(image_file), "-o", str(compressed), "--psnr"]) == 0
+    )
+    codec = codecs.from_checkpoint(checkpoint)
+    image = codecs.read_image(image_file)
+    data = codec.encode(image)
+    assert compressed.read_bytes() == data
+    out = capsys.readouterr().out
+    assert out.startswith(f"learned(checkpoint={checkpoint!r}): ")
+    assert f"{len(data)} bytes, 48×72, {8 * len(data) / (48 * 72):.4f} bpp, PSNR" in out
+    argv = ["decompress", "--checkpoint", checkpoint, str(compressed), "-o", str(restored)]
+    assert main([*argv, "--reference", str(image_file)]) == 0
+    eight_bit = codecs.image_from_uint8(codecs.image_to_uint8(codec.decode(data)))  # PNG stores 8 bits
+    assert codecs.read_image(restored).equal(eight_bit)
+    out = capsys.readouterr().out
+    assert out.startswith("learned: ") and "bpp → " in out and "PSNR" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["compress", "--checkpoint", "CKPT", "--quality", "5", "IMAGE", "-o", "OUT/x"],
+            "--quality: a codec",
+        ),
+        (["compress", "--checkpoint", "OUT/none.ckpt", "IMAGE", "-o", "OUT/x"], "does not exist"),
+        (["decompress", "--checkpoint", "CKPT", "IMAGE", "-o", "OUT/x.png"], "not a laserlab codec file"),
+    ],
+)
+def test_checkpoint_errors_are_one_line(argv, message, hyperprior_checkpoint, image_file, tmp_path, capsys):
+    argv = [
+        a.replace("CKPT", str(hyperprior_checkpoint))
+        .replace("IMAGE", str(image_file))
+        .replace("OUT", str(tmp_path))
+        for a in argv
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_codec_and_checkpoint_are_exclusive_and_one_is_required(capsys):
+    with pytest.raises(SystemExit):
+        main(["compress", "--codec", "jpeg", "--checkpoint", "x.ckpt", "a.png", "-o", "b"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compress", "a.png", "-o", "b"])
+    assert "one of the arguments --codec --checkpoint is required" in capsys.readouterr().err

@@ -24,7 +24,11 @@ def config(**changes):
             {"model": {**MODEL, "bottleneck": {"name": "fsq"}}},
             r"model.bottleneck.name must be one of \['dictionary', 'vq'\]",
         ),
-        ({"model": {**MODEL, "name": "vae"}}, r"model.name must be one of \['autoencoder', 'hierarchical'\]"),
+        (
+            {"model": {**MODEL, "name": "vae"}},
+            r"model.name must be one of \['autoencoder', 'factorized_prior', 'hierarchical', "
+            r"'mean_scale_hyperprior'\]",
+        ),
         (
             {"loss": {"mse": 1.0, "perceptual": 1.0}},
             r"loss name must be one of \['dct', .*\]; got 'perceptual'",

@@ -1,4 +1,5 @@
-"""DDP on 2 CPU processes (gloo): all ranks end with equal weights and codebook or dictionary."""
+"""DDP on 2 CPU processes (gloo): all ranks end with equal weights and codebook, dictionary or (learned
+codec) entropy-bottleneck quantiles."""
 
 import json
 import os
@@ -32,6 +33,12 @@ MODELS = {
         "bottleneck": {**DICTIONARY, "update_rule": "ksvd", "patch_size": 2},
         "coarse_bottleneck": {**DICTIONARY, "update_rule": "online"},
     },
+    # a learned codec: rate–distortion loss (the default for codecs) and the auxiliary optimiser
+    "factorized_prior": {"name": "factorized_prior", "N": 8, "M": 8},
+}
+STATES = {
+    "vq_vae": "bottleneck.codebook",
+    "factorized_prior": "net.entropy_bottleneck.quantiles",
 }
 
 
@@ -73,8 +80,7 @@ def test_ddp_ranks_end_identical(tmp_path, kind):
     assert metrics[0]["step"] == metrics[1]["step"] == 4
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key
-    state = "bottleneck.codebook" if kind == "vq_vae" else "bottleneck.dictionary"
-    assert state in states[0]
+    assert STATES.get(kind, "bottleneck.dictionary") in states[0]
     for level in ("bottleneck", "coarse_bottleneck"):
         if f"{level}.update_steps" in states[0]:  # the post-step update ran once per step
             assert int(states[0][f"{level}.update_steps"]) == 4

@@ -42,6 +42,41 @@ SPECTRAL = {
     "model": {**CONFIG["model"], "name": "hierarchical", "coarse_dim": 8},
     "spectral": {"phase1": True, "phase2": True, "steps": 5, "tau_init": 0.1, "delta": 0.01},
 }
+# A learned codec (64² crops): the main AdamW, the auxiliary Adam on the quantiles and the uniform-noise
+# draws must all resume exactly; gradient clipping acts on the main optimiser only.
+CODEC = {
+    **CONFIG,
+    "model": {"name": "mean_scale_hyperprior", "N": 8, "M": 8},
+    "data": {**CONFIG["data"], "image_size": 64},
+    "loss": {"rate_distortion": 1.0},
+    "loss_options": {"rate_distortion": {"lmbda": 0.05}},
+    "optimizer": {"lr": 1e-3, "aux_lr": 1e-2},
+    "trainer": {**CONFIG["trainer"], "gradient_clip_val": 1.0},
+}
+
+
+def assert_same_optimiser_states(a: Path, b: Path) -> None:
+    """The optimiser states (Lightning's and laserlab's auxiliary one) of two checkpoints are equal."""
+
+    def same(x, y, where: str) -> None:
+        if isinstance(x, torch.Tensor):
+            assert torch.equal(x, y), where
+        elif isinstance(x, dict):
+            assert x.keys() == y.keys(), where
+            for key in x:
+                same(x[key], y[key], f"{where}.{key}")
+        elif isinstance(x, list | tuple):
+            assert len(x) == len(y), where
+            for i, (u, v) in enumerate(zip(x, y, strict=True)):
+                same(u, v, f"{where}[{i}]")
+        else:
+            assert x == y, where
+
+    first, second = (torch.load(path, weights_only=False) for path in (a, b))
+    for key in ("optimizer_states", "laserlab_aux_optimizer"):
+        assert (key in first) == (key in second), key
+        if key in first:
+            same(first[key], second[key], key)
 
 
 def run(config: dict, tmp: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
@@ -63,7 +98,7 @@ def run(config: dict, tmp: Path, name: str, *extra: str) -> subprocess.Completed
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config", [CONFIG, SPECTRAL], ids=["vq", "spectral"])
+@pytest.mark.parametrize("config", [CONFIG, SPECTRAL, CODEC], ids=["vq", "spectral", "codec"])
 def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path, config):
     whole = run({**config, "output_dir": str(tmp_path / "whole")}, tmp_path, "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
@@ -93,6 +128,11 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(tmp_path, config):
     )
     assert history_a["train/loss_step"] == history_b["train/loss_step"]
     assert [step for step, _ in history_a["train/loss_step"]] == list(range(9))
+    checkpoints = [tmp_path / folder / "checkpoints" / "last.ckpt" for folder in ("whole", "interrupted")]
+    assert_same_optimiser_states(*checkpoints)
+    if config is CODEC:
+        assert "laserlab_aux_optimizer" in torch.load(checkpoints[0], weights_only=False)
+        assert history_a["train/aux_loss_step"] == history_b["train/aux_loss_step"]
     if "spectral" in config:
         assert any(key.startswith("objective.") for key in a)  # the phase-2 predictors were compared too
         taus = [tau for _, tau in history_b["train/spectral_tau"]]
@@ -118,8 +158,8 @@ DICTIONARY = {
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "first", "total"),
-    [(CONFIG, 7, 11), (DICTIONARY, 8, 13)],
-    ids=["vq-stop-7-of-11", "dictionary-stop-8-of-13"],
+    [(CONFIG, 7, 11), (DICTIONARY, 8, 13), (CODEC, 7, 11)],
+    ids=["vq-stop-7-of-11", "dictionary-stop-8-of-13", "codec-stop-7-of-11"],
 )
 def test_continuing_a_finished_run_equals_an_uninterrupted_run(tmp_path, config, first, total):
     """A run that finished at ``first`` steps (mid-epoch: 3 steps per epoch), continued in the same folder
