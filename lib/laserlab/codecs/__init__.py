@@ -47,7 +47,15 @@ from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
 from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, from_checkpoint, load_trained_model
-from .comparison import BaselineCurves, BDEntry, baseline_curves, bd_table, nearest_rate, value_at_rate
+from .comparison import (
+    BaselineCurves,
+    BDEntry,
+    baseline_curves,
+    bd_table,
+    nearest_rate,
+    thumbnail_factors,
+    value_at_rate,
+)
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
@@ -112,6 +120,7 @@ __all__ = [
     "rd_curve",
     "read_image",
     "register",
+    "thumbnail_factors",
     "value_at_rate",
     "write_image",
 ]

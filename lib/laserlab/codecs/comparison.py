@@ -269,14 +269,21 @@ def bd_table(
     ]
 
 
+def thumbnail_factors(images) -> list[int]:
+    """Every power-of-two thumbnail factor f = 2, 4, … below the shorter side of the smallest of
+    ``images`` (a list of (…, H, W) tensors or a batch), largest first: the factors of
+    :func:`baseline_curves` by default ([2] for images of at most 2 pixels a side)."""
+    side = min(min(image.shape[-2:]) for image in images)
+    return sorted((2**k for k in range(1, side.bit_length()) if 2**k < side), reverse=True) or [2]
+
+
 def baseline_curves(
     images, *, factors: Sequence[int] | None = None, upsample: str = "bilinear"
 ) -> BaselineCurves:
     """Mean colour and thumbnail (at ``factors``, default 2, 4, … below the images' shorter side) on
     ``images`` (a list of (3, H, W) in [0, 1] or a batch), PSNR per image; see the module docstring."""
     if factors is None:
-        side = min(min(image.shape[-2:]) for image in images)
-        factors = [2**k for k in range(1, side.bit_length()) if 2**k < side] or [2]
+        factors = thumbnail_factors(images)
     if isinstance(factors, str) or not isinstance(factors, Sequence) or not factors:
         raise TypeError(f"factors must be a non-empty list of ints; got {factors!r}")
     for factor in factors:
@@ -296,5 +303,6 @@ __all__ = [
     "baseline_curves",
     "bd_table",
     "nearest_rate",
+    "thumbnail_factors",
     "value_at_rate",
 ]

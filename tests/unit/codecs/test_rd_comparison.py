@@ -127,3 +127,11 @@ def test_bd_table_on_real_codecs_agrees_with_bd_rate():
     curves = {name: codecs.rd_curve(name, images, qualities, metrics=("psnr",)) for name in ("jpeg", "webp")}
     entry = bd_table(curves, ["jpeg"], min_overlap=0.0)[1]
     assert entry.value == pytest.approx(codecs.bd_rate(curves["jpeg"], curves["webp"], min_overlap=0.0))
+
+
+def test_thumbnail_factors_are_the_powers_of_two_below_the_shorter_side():
+    import torch
+
+    assert codecs.thumbnail_factors([torch.zeros(3, 128, 200)]) == [64, 32, 16, 8, 4, 2]
+    assert codecs.thumbnail_factors([torch.zeros(3, 64, 64), torch.zeros(3, 33, 90)]) == [32, 16, 8, 4, 2]
+    assert codecs.thumbnail_factors(torch.zeros(2, 3, 2, 2)) == [2]
