@@ -35,7 +35,8 @@ codes discrete symbols with :func:`entropy.encode` / :func:`entropy.decode` unde
 
 Modules: :mod:`.base` (the protocol, image checks, 8-bit conversion), :mod:`.standard` (Pillow codecs),
 :mod:`.tokenizers` (tokenizer codecs, priors, rates),
-:mod:`.comparison` (the trivial baselines on a model's test images, and their PSNR at its rate),
+:mod:`.comparison` (the trivial baselines on a model's test images, values at a rate, the point nearest a
+rate, BD-rate tables with reasons for missing entries),
 :mod:`.baselines` (mean colour, thumbnail), :mod:`.container` (laserlab's checked file header),
 :mod:`.entropy` (rANS coding of symbols under categorical priors), :mod:`.metrics` (MS-SSIM),
 :mod:`.evaluation` (R-D points and curves, BD-rate), :mod:`.io` (image files), :mod:`.checkpoint`
@@ -46,7 +47,15 @@ from . import container, entropy
 from .base import Codec, check_image, image_from_uint8, image_to_uint8
 from .baselines import MeanColourCodec, ThumbnailCodec
 from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, from_checkpoint, load_trained_model
-from .comparison import BaselineCurves, baseline_curves
+from .comparison import (
+    BaselineCurves,
+    BDEntry,
+    baseline_curves,
+    bd_table,
+    nearest_rate,
+    thumbnail_factors,
+    value_at_rate,
+)
 from .entropy import CategoricalPrior
 from .evaluation import METRICS, RDPoint, bd_psnr, bd_rate, evaluate, rd_curve
 from .io import read_image, write_image
@@ -68,6 +77,7 @@ __all__ = [
     "CODECS",
     "METRICS",
     "AVIFCodec",
+    "BDEntry",
     "BaselineCurves",
     "CategoricalPrior",
     "CheckpointFamily",
@@ -90,6 +100,7 @@ __all__ = [
     "baseline_curves",
     "bd_psnr",
     "bd_rate",
+    "bd_table",
     "build",
     "check_image",
     "container",
@@ -103,10 +114,13 @@ __all__ = [
     "load_trained_model",
     "ms_ssim",
     "ms_ssim_scales",
+    "nearest_rate",
     "options",
     "rate_accounting",
     "rd_curve",
     "read_image",
     "register",
+    "thumbnail_factors",
+    "value_at_rate",
     "write_image",
 ]

@@ -11,7 +11,7 @@ from .codes import (
 from .embeddings import codebook_embedding, coherence_matrix, distance_histogram
 from .images import image_grid
 from .perceptual import distance_maps, learning_curve, score_table
-from .recon import rate_distortion, reconstruction_grid, training_curves
+from .recon import rate_distortion, rate_distortion_panels, reconstruction_grid, training_curves
 from .sigma import sigma_maps, wasserstein_levels
 from .spectral import convergence_curves, dct_masks, psnr_vs_tau, truncation_gallery
 
@@ -31,6 +31,7 @@ __all__ = [
     "pixel_map",
     "psnr_vs_tau",
     "rate_distortion",
+    "rate_distortion_panels",
     "reconstruction_grid",
     "score_table",
     "sigma_maps",

@@ -1,6 +1,9 @@
-"""Figures for trained autoencoders: reconstructions with error maps, training curves, rate–distortion."""
+"""Figures for trained autoencoders and codecs: reconstructions with error maps, training curves,
+rate–distortion (one metric, or one panel per metric)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -9,6 +12,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .layout import draw_baselines, figure_axes, log_rate_axis
+
+#: axis labels of :func:`rate_distortion_panels` by metric name
+DEFAULT_YLABELS = {
+    "psnr": "PSNR (dB)",
+    "ms_ssim": "MS-SSIM (1 = identical)",
+    "lpips": "LPIPS (lower is better)",
+}
 
 
 def reconstruction_grid(
@@ -118,5 +128,46 @@ def rate_distortion(
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def rate_distortion_panels(
+    curves: dict[str, Sequence],
+    *,
+    metrics: Sequence[str] = ("psnr", "ms_ssim", "lpips"),
+    baselines: Sequence[str] = (),
+    ylabels: dict[str, str] | None = None,
+    xlabel: str = "bits per pixel (coded files)",
+    title: str = "",
+) -> Figure:
+    """One :func:`rate_distortion` panel per metric, side by side, on a log-rate axis.
+
+    ``curves`` maps a label to its :class:`laserlab.codecs.RDPoint` s (each evaluated with every metric
+    of ``metrics``); the labels named in ``baselines`` are drawn as grey reference curves behind the
+    others. ``ylabels`` overrides a panel's axis label (default: the metric's name and unit, e.g.
+    "PSNR (dB)").
+    """
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty {label: list of RDPoint}")
+    if isinstance(metrics, str) or not metrics:
+        raise ValueError(f"metrics must be a non-empty list of metric names; got {metrics!r}")
+    unknown = [label for label in baselines if label not in curves]
+    if unknown:
+        raise ValueError(f"baselines must name curves; {unknown} are not among {list(curves)}")
+    labels = {**DEFAULT_YLABELS, **(ylabels or {})}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.4 * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        pairs = {label: [(p.bpp, p.value(metric)) for p in points] for label, points in curves.items()}
+        rate_distortion(
+            {label: values for label, values in pairs.items() if label not in baselines},
+            baselines={label: pairs[label] for label in baselines},
+            ylabel=labels.get(metric, metric),
+            xlabel=xlabel,
+            log_rate=True,
+            ax=ax,
+        )
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

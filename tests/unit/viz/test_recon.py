@@ -3,7 +3,7 @@ import matplotlib.pyplot
 import pytest
 import torch
 
-from laserlab.viz import rate_distortion, reconstruction_grid, training_curves
+from laserlab.viz import rate_distortion, rate_distortion_panels, reconstruction_grid, training_curves
 
 matplotlib.use("Agg")
 
@@ -54,3 +54,33 @@ def test_rate_distortion_draws_baselines_in_grey_behind_the_models():
     assert lines["thumbnail"].get_zorder() < lines["vq"].get_zorder()
     assert ax.get_xscale() == "log" and ax.get_title() == "32²"
     matplotlib.pyplot.close(fig)
+
+
+def test_rate_distortion_panels_draw_one_panel_per_metric_with_grey_baselines():
+    from laserlab.codecs import RDPoint
+
+    def point(bpp, psnr):
+        metrics = {"psnr": psnr, "lpips": 1 / psnr}
+        return RDPoint("x", {}, bpp, metrics, {"bpp": [bpp], **{k: [v] for k, v in metrics.items()}})
+
+    curves = {
+        "mean colour": [point(0.01, 14.0)],
+        "jpeg": [point(1.0, 30.0), point(0.5, 26.0)],
+        "model": [point(0.3, 22.0)],
+    }
+    fig = rate_distortion_panels(
+        curves, metrics=("psnr", "lpips"), baselines=["mean colour"], ylabels={"lpips": "LPIPS (random)"}
+    )
+    psnr_ax, lpips_ax = fig.axes
+    assert psnr_ax.get_ylabel() == "PSNR (dB)" and lpips_ax.get_ylabel() == "LPIPS (random)"
+    assert psnr_ax.get_xlabel() == "bits per pixel (coded files)" and psnr_ax.get_xscale() == "log"
+    lines = {line.get_label(): line for line in lpips_ax.get_lines()}
+    assert list(lines["jpeg"].get_xdata()) == [0.5, 1.0]
+    assert list(lines["jpeg"].get_ydata()) == [1 / 26.0, 1 / 30.0]
+    assert lines["mean colour"].get_zorder() < lines["model"].get_zorder()
+    assert lines["mean colour"].get_color() != lines["jpeg"].get_color()
+    with pytest.raises(ValueError, match="baselines must name curves"):
+        rate_distortion_panels(curves, baselines=["webp"])
+    with pytest.raises(ValueError, match="this point has the values"):
+        rate_distortion_panels(curves, metrics=("ms_ssim",))
+    matplotlib.pyplot.close("all")
