@@ -78,7 +78,7 @@ def test_a_codec_config_defaults_to_the_rate_distortion_loss():
             {"model": AUTOENCODER, "loss": {"rate_distortion": 1.0}},
             ValueError,
             r"loss 'rate_distortion' needs a learned codec model \(model.name one of \['factorized_prior', "
-            r"'mean_scale_hyperprior'\]\)",
+            r"'hierarchical_vae', 'mean_scale_hyperprior'\]\)",
         ),
         (
             {"loss_options": {"rate_distortion": {"lmbda": 0}}},
