@@ -1,11 +1,12 @@
 """Models by name: ``build_model("autoencoder" | "hierarchical" | "factorized_prior" |
-"mean_scale_hyperprior", **options)``.
+"mean_scale_hyperprior" | "hierarchical_vae", **options)``.
 
 ``Autoencoder`` with a ``"vq"`` bottleneck is a VQ-VAE, with ``"dictionary"`` a DL-VAE (gradient or online
 dictionary updates) or a K-SVD-VAE (``update_rule="ksvd"``); ``HierarchicalAutoencoder`` adds a coarse level
 at half the fine latent's resolution. Both take and return images in [0, 1] and return an
 :class:`AutoencoderOutput`. The learned codecs (:mod:`.compression`: :class:`FactorizedPrior`,
-:class:`MeanScaleHyperprior`, any :class:`LearnedCodecModel`) take images in [0, 1] and return a
+:class:`MeanScaleHyperprior`; :mod:`.hierarchical_vae`: :class:`HierarchicalVAE`, a top-down codec with
+2–4 latent scales; any :class:`LearnedCodecModel`) take images in [0, 1] and return a
 :class:`CodecOutput` with entropy-model likelihoods. A model is registered in :data:`MODELS` by one
 line; its constructor's keyword options are what a training config's ``model`` section accepts.
 """
@@ -25,12 +26,14 @@ from .compression import (
     MeanScaleHyperprior,
 )
 from .hierarchical import HierarchicalAutoencoder
+from .hierarchical_vae import HierarchicalVAE
 
 MODELS: Registry[type[nn.Module]] = Registry("model")
 MODELS.register("autoencoder", Autoencoder)
 MODELS.register("hierarchical", HierarchicalAutoencoder)
 MODELS.register("factorized_prior", FactorizedPrior)
 MODELS.register("mean_scale_hyperprior", MeanScaleHyperprior)
+MODELS.register("hierarchical_vae", HierarchicalVAE)
 
 
 def build_model(name: str, **options) -> nn.Module:
@@ -52,6 +55,7 @@ __all__ = [
     "Encoder",
     "FactorizedPrior",
     "HierarchicalAutoencoder",
+    "HierarchicalVAE",
     "LearnedCodecModel",
     "MeanScaleHyperprior",
     "ResidualBlock",

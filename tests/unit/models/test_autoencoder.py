@@ -58,7 +58,7 @@ def test_build_model_errors_list_valid_names():
     with pytest.raises(
         ValueError,
         match=r"model name must be one of \['autoencoder', 'factorized_prior', 'hierarchical', "
-        r"'mean_scale_hyperprior'\]; got 'vae'",
+        r"'hierarchical_vae', 'mean_scale_hyperprior'\]; got 'vae'",
     ):
         build_model("vae", bottleneck=VQ)
     with pytest.raises(
@@ -75,7 +75,13 @@ def test_a_model_is_registered_in_one_line():
     from laserlab.models import MODELS
 
     assert MODELS["hierarchical"] is HierarchicalAutoencoder and "autoencoder" in MODELS
-    assert MODELS.names() == ["autoencoder", "factorized_prior", "hierarchical", "mean_scale_hyperprior"]
+    assert MODELS.names() == [
+        "autoencoder",
+        "factorized_prior",
+        "hierarchical",
+        "hierarchical_vae",
+        "mean_scale_hyperprior",
+    ]
 
 
 def test_dictionary_bottleneck_rate_counts_patch_tokens():

@@ -27,7 +27,7 @@ def config(**changes):
         (
             {"model": {**MODEL, "name": "vae"}},
             r"model.name must be one of \['autoencoder', 'factorized_prior', 'hierarchical', "
-            r"'mean_scale_hyperprior'\]",
+            r"'hierarchical_vae', 'mean_scale_hyperprior'\]",
         ),
         (
             {"loss": {"mse": 1.0, "perceptual": 1.0}},
