@@ -9,7 +9,8 @@ auxiliary loss (:meth:`auxiliary_terms`) and what happens around the optimiser s
 
 Logged by every family (CSVLogger columns ``<stage>/<name>``; train per step and per epoch, validation
 per epoch): ``loss``, every objective term as ``loss_<term>``, ``mse``, ``psnr`` (mean over images of the
-per-image PSNR, data range 1), ``ssim`` (images ≥ 11 pixels a side), each latent's RMS
+per-image PSNR, data range 1), ``ssim`` (validation only, images ≥ 11 pixels a side: on a CPU it costs
+as much as a small model's training step), each latent's RMS
 (``latent_rms``; a second latent with the prefix ``coarse_``, a third ``level2_``, ...), the family's
 rate scalars and, with spectral regularisation, ``spectral_tau`` and ``loss_cross_scale``. Validation
 aggregates quality with torchmetrics ``MeanMetric`` (weighted by images, synchronised across ranks).
@@ -102,14 +103,12 @@ class TrainingModule(L.LightningModule):
         return images
 
     def _scalars(self, output, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-batch quality, rate, statistics and latent RMS (detached scalars)."""
+        """Per-batch MSE and PSNR, rate, statistics and latent RMS (detached scalars)."""
         reconstruction = output.reconstruction.detach()
         values = {
             "mse": quality.mse(reconstruction, images).mean(),
             "psnr": quality.psnr(reconstruction, images).mean(),
         }
-        if min(images.shape[-2:]) >= 11:
-            values["ssim"] = quality.ssim(reconstruction, images).mean()
         values.update(self.rate_scalars(output, images))
         for level, latent in enumerate(output.latents):
             values[level_prefix(level) + "latent_rms"] = latent.detach().pow(2).mean().sqrt()
