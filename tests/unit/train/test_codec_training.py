@@ -186,3 +186,56 @@ def test_the_spectral_phase1_curriculum_trains_codecs_too(tmp_path):
     history = fit(run).history()
     taus = [tau for _, tau in history["train/spectral_tau"]]
     assert taus[:2] == pytest.approx([0.1, 0.55]) and math.isnan(taus[2])
+
+
+HIERARCHICAL = {"name": "hierarchical_vae", "scales": 3, "N": 16, "M": 8}
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"scales": 5}, ValueError, r"model 'hierarchical_vae': scales must be an int in \[2, 4\]; got 5"),
+        ({"scales": "3"}, TypeError, r"model 'hierarchical_vae': scales must be an int in \[2, 4\]"),
+        ({"N": 4}, ValueError, r"model 'hierarchical_vae': N must be an int >= 8; got 4"),
+        ({"M": [8, 8]}, ValueError, r"M must be an int or a list of 3 ints \(one per scale, fine → coarse\)"),
+        ({"M": [8, 8, 2]}, ValueError, r"M\[i\] must be an int >= 8; got 2"),
+        (
+            {"levels": 3},
+            ValueError,
+            r"'hierarchical_vae' has no option\(s\) \['levels'\]; valid options: \['scales', 'N', 'M'\]",
+        ),
+    ],
+)
+def test_hierarchical_vae_options_are_checked_with_the_config(options, error, message):
+    accepted = TrainConfig.from_dict(config(model={**HIERARCHICAL, "M": [8, 12, 16]}))
+    assert accepted.model.options["M"] == [8, 12, 16]
+    with pytest.raises(error, match=message):
+        TrainConfig.from_dict(config(model={**HIERARCHICAL, **options}))
+
+
+def test_fit_trains_the_hierarchical_vae_with_both_spectral_phases(tmp_path):
+    """Per-scale rates are logged (``bpp_s0`` finest ... ``bpp_s2`` coarsest, summing to ``bpp``); phase 1
+    low-passes the first 2 steps, then phase 2's cross-scale penalty acts on the three latents."""
+    run = recipe(
+        tmp_path / "run",
+        model=HIERARCHICAL,
+        data=DATA,
+        loss_options={"rate_distortion": {"lmbda": 0.013}},
+        trainer={"max_steps": 4, "log_every_n_steps": 1, "gradient_clip_val": 1.0},
+        spectral={"phase1": True, "phase2": True, "steps": 2, "tau_init": 0.1, "delta": 0.1},
+    )
+    result = fit(run)
+    assert result.global_step == 4 and result.module.cross_scale.active
+    history = result.history()
+    taus = [tau for _, tau in history["train/spectral_tau"]]
+    assert taus[:2] == pytest.approx([0.1, 0.55]) and all(math.isnan(t) for t in taus[2:])
+    for name in ("bpp_s0", "bpp_s1", "bpp_s2", "loss_cross_scale", "aux_loss", "level2_latent_rms"):
+        assert [step for step, _ in history[f"train/{name}_step"]] == [0, 1, 2, 3], name
+    per_scale = [result.metrics[f"val/bpp_s{level}"] for level in range(3)]
+    assert sum(per_scale) == pytest.approx(result.metrics["val/bpp"], rel=1e-5)
+    images = torch.stack(list(dataset("samples", split="test", image_size=16, crops_per_image=4)))
+    with torch.no_grad():
+        output = result.model.eval()(images)
+    for level, value in enumerate(per_scale):
+        assert value == pytest.approx(float(output.stream_bits_per_pixel()[f"s{level}"].mean()), rel=1e-5)
+    assert math.isfinite(result.metrics["val/loss_cross_scale"])
