@@ -393,23 +393,23 @@ def redundancies(grid: Grid, images: torch.Tensor) -> dict[RunKey, list[float]]:
 
 
 def verdict(arm: str, variant: str, ratios: Spread, *, paper: float | None) -> str:
-    """One sentence on whether ``ratios`` (speed-ups over seeds) reproduce the paper's ``paper`` speed-up
-    for ``variant`` on ``arm``: faster only when every seed reached the target and the smallest ratio
-    exceeds 1, slower when the largest is below 1 or some seed never reached it, else inconclusive; fewer
-    than 3 seeds never support a claim."""
+    """One sentence on whether ``ratios`` (speed-ups over the runs of ``variant`` on ``arm``: seeds, or
+    seeds × λ) reproduce the paper's ``paper`` speed-up: faster only when every run reached the target and
+    the smallest ratio exceeds 1, slower when the largest is below 1 or some run never reached it, else
+    inconclusive; fewer than 3 runs never support a claim."""
     if ratios.count < 3:
-        finding = f"only {ratios.count} seed(s): no speed-up is claimed"
+        finding = f"only {ratios.count} run(s): no speed-up is claimed"
     elif ratios.missing:
         finding = (
-            f"{ratios.missing} of {ratios.count} seeds never reached the baseline's final R-D loss: slower "
-            f"or worse, not faster (reached: {ratios.format(unit='×')})"
+            f"{ratios.missing} of {ratios.count} runs never reached the baseline's final R-D loss: slower "
+            f"or worse, not faster ({ratios.format(unit='×')})"
         )
     elif ratios.minimum > 1:
-        finding = f"faster on every seed, {ratios.format(unit='×')}"
+        finding = f"faster in every run, {ratios.format(unit='×')}"
     elif ratios.maximum < 1:
-        finding = f"slower on every seed, {ratios.format(unit='×')}"
+        finding = f"slower in every run, {ratios.format(unit='×')}"
     else:
-        finding = f"the seeds disagree ({ratios.format(unit='×')}): no consistent speed-up"
+        finding = f"the runs disagree ({ratios.format(unit='×')}): no consistent speed-up"
     if paper is None:
         return f"{arm}, {variant}: {finding}."
     direction = "faster" if paper > 1 else "slower"

@@ -124,11 +124,11 @@ def test_bd_rates_need_four_lambdas():
 @pytest.mark.parametrize(
     ("values", "paper", "expected"),
     [
-        ([1.2, 1.5, 1.9], 1.84, "faster on every seed, 1.53× ± 0.35 (1.20–1.90)"),
-        ([0.8, 1.3, 1.1], 1.84, "the seeds disagree"),
-        ([0.8, 0.9, 0.7], 1.84, "slower on every seed"),
-        ([None, 1.2, 1.3], 0.91, "1 of 3 seeds never reached the baseline's final R-D loss"),
-        ([1.5, 1.6], 2.30, "only 2 seed(s): no speed-up is claimed"),
+        ([1.2, 1.5, 1.9], 1.84, "faster in every run, 1.53× ± 0.35 (1.20–1.90)"),
+        ([0.8, 1.3, 1.1], 1.84, "the runs disagree"),
+        ([0.8, 0.9, 0.7], 1.84, "slower in every run"),
+        ([None, 1.2, 1.3], 0.91, "1 of 3 runs never reached the baseline's final R-D loss"),
+        ([1.5, 1.6], 2.30, "only 2 run(s): no speed-up is claimed"),
     ],
 )
 def test_verdict_reads_the_numbers(values, paper, expected):
