@@ -161,16 +161,24 @@ class LearnedCodecModel(nn.Module, ABC):
         _, entropy_models = compressai_modules()
         return [m for m in self.modules() if isinstance(m, entropy_models.EntropyModel)]
 
+    def scale_table(self) -> torch.Tensor:
+        """The ascending scales whose quantised CDFs ``update`` tabulates for every
+        ``GaussianConditional`` (the coder codes each element under the smallest tabulated scale at or
+        above its predicted one): CompressAI's 64 scales log-spaced from 0.11 to 256."""
+        models, _ = compressai_modules()
+        return models.base.get_scale_table()
+
     def update(self, *, force: bool = False) -> bool:
         """Tabulate every entropy model's quantised CDFs from the current weights (CompressAI's
-        ``update``); without ``force`` only models never updated are. True when any table changed."""
-        models, entropy_models = compressai_modules()
+        ``update``; Gaussian conditionals at the scales of :meth:`scale_table`); without ``force`` only
+        models never updated are. True when any table changed."""
+        _, entropy_models = compressai_modules()
         updated = False
         for module in self._entropy_models():
             if isinstance(module, entropy_models.EntropyBottleneck):
                 updated |= module.update(force=force)
             elif isinstance(module, entropy_models.GaussianConditional):
-                updated |= module.update_scale_table(models.base.get_scale_table(), force=force)
+                updated |= module.update_scale_table(self.scale_table(), force=force)
         return updated
 
     def aux_loss(self) -> torch.Tensor:

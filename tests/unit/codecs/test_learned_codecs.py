@@ -15,7 +15,7 @@ from laserlab import codecs
 from laserlab.codecs import CHECKPOINT_CODECS, CheckpointFamily, LearnedCodec, container, from_checkpoint
 from laserlab.codecs.checkpoint import load_trained_model
 from laserlab.data.samples import load_source
-from laserlab.models import FactorizedPrior, MeanScaleHyperprior
+from laserlab.models import FactorizedPrior, HierarchicalVAE, MeanScaleHyperprior
 
 LIB = str(Path(__file__).parents[3] / "lib")
 
@@ -63,7 +63,7 @@ def test_any_size_round_trips_with_the_exact_rate(codec, size):
     assert data[:2] == container.MAGIC and data[3] == container.KINDS["learned"]
 
 
-@pytest.mark.parametrize("name", ["hyperprior", "factorized"])
+@pytest.mark.parametrize("name", ["hyperprior", "factorized", "hierarchical"])
 def test_the_file_is_within_2_percent_and_64_bytes_of_the_estimate(name, request):
     codec = from_checkpoint(request.getfixturevalue(f"{name}_checkpoint"))
     for source in ("chelsea", "coffee", "flower"):
@@ -73,6 +73,22 @@ def test_the_file_is_within_2_percent_and_64_bytes_of_the_estimate(name, request
         assert list(estimate) == list(codec.model.streams)
         total = sum(estimate.values())
         assert abs(8 * len(data) - total) <= 0.02 * total + 8 * 64, (source, 8 * len(data), estimate)
+
+
+@pytest.mark.parametrize("size", [(100, 150), (1, 1), (65, 3)])
+def test_a_hierarchical_vae_checkpoint_round_trips_any_size(hierarchical_checkpoint, size):
+    codec = from_checkpoint(hierarchical_checkpoint)
+    assert isinstance(codec.model, HierarchicalVAE) and codec.size_multiple == 16
+    image = load_source("coffee", short_side=max(size))[:, : size[0], : size[1]]
+    data = codec.encode(image)
+    decoded = codec.decode(data)
+    assert decoded.shape == image.shape
+    assert torch.allclose(decoded, own_reconstruction(codec, image), atol=1e-6)
+    _, payload = container.unpack(data, kind="learned", model=codec.model_id, decoder="test")
+    with torch.no_grad():
+        streams = [stream[0] for stream in codec.model.compress(codec._padded(image)).strings]
+    assert len(streams) == 3  # s0 (finest), s1, s2 (coarsest), after the lengths of the first two
+    assert payload == b"".join([*(struct.pack("<I", len(s)) for s in streams[:2]), *streams])
 
 
 def test_the_estimate_is_the_eval_forward_rate_of_the_padded_image(codec, photo):
@@ -201,9 +217,10 @@ def test_a_family_is_one_registration(hyperprior_checkpoint, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_file_decodes_in_a_new_process_from_the_checkpoint_alone(
-    codec, photo, hyperprior_checkpoint, tmp_path
-):
+@pytest.mark.parametrize("name", ["hyperprior", "hierarchical"])
+def test_a_file_decodes_in_a_new_process_from_the_checkpoint_alone(name, photo, tmp_path, request):
+    checkpoint = request.getfixturevalue(f"{name}_checkpoint")
+    codec = from_checkpoint(checkpoint)
     data = codec.encode(photo)
     (tmp_path / "photo.ll").write_bytes(data)
     script = (
@@ -218,7 +235,7 @@ def test_a_file_decodes_in_a_new_process_from_the_checkpoint_alone(
             sys.executable,
             "-c",
             script,
-            str(hyperprior_checkpoint),
+            str(checkpoint),
             str(tmp_path / "photo.ll"),
             str(tmp_path / "out.pt"),
         ],

@@ -1,5 +1,5 @@
 """DDP on 2 CPU processes (gloo): all ranks end with equal weights and codebook, dictionary or (learned
-codec) entropy-bottleneck quantiles."""
+codec) entropy-bottleneck quantiles — and, with spectral regularisation, equal cross-scale predictors."""
 
 import json
 import os
@@ -35,10 +35,15 @@ MODELS = {
     },
     # a learned codec: rate–distortion loss (the default for codecs) and the auxiliary optimiser
     "factorized_prior": {"name": "factorized_prior", "N": 8, "M": 8},
+    # a hierarchical learned codec, trained with both spectral phases (SPECTRAL)
+    "hierarchical_vae": {"name": "hierarchical_vae", "scales": 3, "N": 8, "M": 8},
 }
+# phase 1 for the first 2 of the 4 steps, then the cross-scale penalty (its predictors are compared too)
+SPECTRAL = {"hierarchical_vae": {"phase1": True, "phase2": True, "steps": 2, "tau_init": 0.1}}
 STATES = {
     "vq_vae": "bottleneck.codebook",
     "factorized_prior": "net.entropy_bottleneck.quantiles",
+    "hierarchical_vae": "entropy_bottleneck.quantiles",
 }
 
 
@@ -57,6 +62,7 @@ def test_ddp_ranks_end_identical(tmp_path, kind):
             "progress_bar": False,
             "log_every_n_steps": 1,
         },
+        **({"spectral": SPECTRAL[kind]} if kind in SPECTRAL else {}),
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -81,6 +87,8 @@ def test_ddp_ranks_end_identical(tmp_path, kind):
     for key, value in states[0].items():
         assert torch.equal(value, states[1][key]), key
     assert STATES.get(kind, "bottleneck.dictionary") in states[0]
+    if kind in SPECTRAL:
+        assert any(key.startswith("objective.") for key in states[0])  # the cross-scale predictors
     for level in ("bottleneck", "coarse_bottleneck"):
         if f"{level}.update_steps" in states[0]:  # the post-step update ran once per step
             assert int(states[0][f"{level}.update_steps"]) == 4
