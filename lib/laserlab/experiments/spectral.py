@@ -397,25 +397,26 @@ def verdict(arm: str, variant: str, ratios: Spread, *, paper: float | None) -> s
     seeds × λ) reproduce the paper's ``paper`` speed-up: faster only when every run reached the target and
     the smallest ratio exceeds 1, slower when the largest is below 1 or some run never reached it, else
     inconclusive; fewer than 3 runs never support a claim."""
-    if ratios.count < 3:
+    decided = ratios.count >= 3
+    # with every run present (and at least 3 of them) minimum and maximum exist
+    faster = decided and not ratios.missing and ratios.minimum > 1
+    slower = decided and (ratios.missing > 0 or ratios.maximum < 1)
+    if not decided:
         finding = f"only {ratios.count} run(s): no speed-up is claimed"
     elif ratios.missing:
         finding = (
             f"{ratios.missing} of {ratios.count} runs never reached the baseline's final R-D loss: slower "
             f"or worse, not faster ({ratios.format(unit='×')})"
         )
-    elif ratios.minimum > 1:
+    elif faster:
         finding = f"faster in every run, {ratios.format(unit='×')}"
-    elif ratios.maximum < 1:
+    elif slower:
         finding = f"slower in every run, {ratios.format(unit='×')}"
     else:
         finding = f"the runs disagree ({ratios.format(unit='×')}): no consistent speed-up"
     if paper is None:
         return f"{arm}, {variant}: {finding}."
     direction = "faster" if paper > 1 else "slower"
-    decided = ratios.count >= 3
-    faster = decided and not ratios.missing and ratios.minimum > 1
-    slower = decided and (ratios.missing > 0 or (ratios.maximum is not None and ratios.maximum < 1))
     agrees = (faster and paper > 1) or (slower and paper < 1)
     agreement = (
         "the direction agrees with the paper" if agrees else "this does not reproduce the paper's direction"
