@@ -316,9 +316,9 @@ def speedup(baseline: Sequence[tuple[int, float]], variant: Sequence[tuple[int, 
     if not baseline or not variant:
         raise ValueError("baseline and variant must be non-empty histories of (step, value) pairs")
     target = sorted(baseline)[-1][1]
-    baseline_steps = steps_to_reach(baseline, target)
+    baseline_steps = steps_to_reach(baseline, target)  # never None: its last value is the target
     steps = steps_to_reach(variant, target)
-    if baseline_steps is not None and baseline_steps <= 0:
+    if baseline_steps <= 0:
         raise ValueError(f"the baseline's history must start after step 0; got step {baseline_steps}")
     ratio = None if steps is None else baseline_steps / steps if steps > 0 else math.inf
     return target, baseline_steps, steps, ratio, sorted(variant)[-1][1] / target
