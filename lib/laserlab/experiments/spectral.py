@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checks import check_number
+from ..checks import check_nonnegative_int, check_number
 from ..codecs import RDPoint, bd_rate, evaluate, from_checkpoint
 from ..models import build_model
 from ..spectral import cross_scale_redundancy
@@ -195,6 +195,8 @@ def run_grid(
     for lmbda in lmbdas:
         check_number(lmbda, "lmbdas[i]", minimum=0, exclusive=True)
     seeds = _check_axes(seeds, "seeds", "ints >= 0")
+    for seed in seeds:
+        check_nonnegative_int(seed, "seeds[i]")
     skipped = {}
     for arm, model in arms.items():
         reason = phase2_unavailable(model)
