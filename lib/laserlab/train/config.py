@@ -306,8 +306,7 @@ class TrainerConfig:
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"trainer.{name} must be one of {choices}; got {getattr(self, name)!r}")
             check_choice(getattr(self, name), f"trainer.{name}", choices)
-        if isinstance(self.precision, bool) or self.precision not in precisions:
-            raise ValueError(f"trainer.precision must be one of {list(precisions)}; got {self.precision!r}")
+        check_choice(self.precision, "trainer.precision", precisions)
         _check_devices(self.devices)
         limit = self.limit_val_batches
         expected = "an int >= 0 (batches) or a float in [0, 1] (a fraction of the validation set)"
