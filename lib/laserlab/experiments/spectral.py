@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checks import check_number
+from ..checks import check_nonnegative_int, check_number
 from ..codecs import RDPoint, bd_rate, evaluate, from_checkpoint
 from ..models import build_model
 from ..spectral import cross_scale_redundancy
@@ -195,6 +195,8 @@ def run_grid(
     for lmbda in lmbdas:
         check_number(lmbda, "lmbdas[i]", minimum=0, exclusive=True)
     seeds = _check_axes(seeds, "seeds", "ints >= 0")
+    for seed in seeds:
+        check_nonnegative_int(seed, "seeds[i]")
     skipped = {}
     for arm, model in arms.items():
         reason = phase2_unavailable(model)
@@ -316,9 +318,9 @@ def speedup(baseline: Sequence[tuple[int, float]], variant: Sequence[tuple[int, 
     if not baseline or not variant:
         raise ValueError("baseline and variant must be non-empty histories of (step, value) pairs")
     target = sorted(baseline)[-1][1]
-    baseline_steps = steps_to_reach(baseline, target)
+    baseline_steps = steps_to_reach(baseline, target)  # never None: its last value is the target
     steps = steps_to_reach(variant, target)
-    if baseline_steps is not None and baseline_steps <= 0:
+    if baseline_steps <= 0:
         raise ValueError(f"the baseline's history must start after step 0; got step {baseline_steps}")
     ratio = None if steps is None else baseline_steps / steps if steps > 0 else math.inf
     return target, baseline_steps, steps, ratio, sorted(variant)[-1][1] / target
@@ -397,25 +399,26 @@ def verdict(arm: str, variant: str, ratios: Spread, *, paper: float | None) -> s
     seeds × λ) reproduce the paper's ``paper`` speed-up: faster only when every run reached the target and
     the smallest ratio exceeds 1, slower when the largest is below 1 or some run never reached it, else
     inconclusive; fewer than 3 runs never support a claim."""
-    if ratios.count < 3:
+    decided = ratios.count >= 3
+    # with every run present (and at least 3 of them) minimum and maximum exist
+    faster = decided and not ratios.missing and ratios.minimum > 1
+    slower = decided and (ratios.missing > 0 or ratios.maximum < 1)
+    if not decided:
         finding = f"only {ratios.count} run(s): no speed-up is claimed"
     elif ratios.missing:
         finding = (
             f"{ratios.missing} of {ratios.count} runs never reached the baseline's final R-D loss: slower "
             f"or worse, not faster ({ratios.format(unit='×')})"
         )
-    elif ratios.minimum > 1:
+    elif faster:
         finding = f"faster in every run, {ratios.format(unit='×')}"
-    elif ratios.maximum < 1:
+    elif slower:
         finding = f"slower in every run, {ratios.format(unit='×')}"
     else:
         finding = f"the runs disagree ({ratios.format(unit='×')}): no consistent speed-up"
     if paper is None:
         return f"{arm}, {variant}: {finding}."
     direction = "faster" if paper > 1 else "slower"
-    decided = ratios.count >= 3
-    faster = decided and not ratios.missing and ratios.minimum > 1
-    slower = decided and (ratios.missing > 0 or (ratios.maximum is not None and ratios.maximum < 1))
     agrees = (faster and paper > 1) or (slower and paper < 1)
     agreement = (
         "the direction agrees with the paper" if agrees else "this does not reproduce the paper's direction"

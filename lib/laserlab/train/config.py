@@ -86,7 +86,7 @@ def _check_devices(devices) -> None:
         if not parts or not all(part.lstrip("-").isdigit() for part in parts):
             raise ValueError(f"trainer.devices must be {expected}; got {devices!r}")
         values = [int(part) for part in parts]
-        devices = values[0] if len(values) == 1 and "," not in str(devices) else values
+        devices = values[0] if len(values) == 1 and "," not in devices else values
     if isinstance(devices, int):
         if devices == 0 or devices < -1:
             raise ValueError(f"trainer.devices must be {expected}; got {devices!r}")
@@ -306,8 +306,7 @@ class TrainerConfig:
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"trainer.{name} must be one of {choices}; got {getattr(self, name)!r}")
             check_choice(getattr(self, name), f"trainer.{name}", choices)
-        if isinstance(self.precision, bool) or self.precision not in precisions:
-            raise ValueError(f"trainer.precision must be one of {list(precisions)}; got {self.precision!r}")
+        check_choice(self.precision, "trainer.precision", precisions)
         _check_devices(self.devices)
         limit = self.limit_val_batches
         expected = "an int >= 0 (batches) or a float in [0, 1] (a fraction of the validation set)"
@@ -425,7 +424,7 @@ class TrainConfig:
             raise ValueError(f"config is missing required key(s) {missing}; valid keys: {valid}")
         sections = {name: _from_section(kind, values.get(name), name) for name, kind in _SECTIONS.items()}
         model = ModelConfig.from_dict(values["model"])
-        if "loss" not in values and model.name in MODELS and model.is_learned_codec:
+        if "loss" not in values and model.is_learned_codec:
             values = {**values, "loss": {"rate_distortion": 1.0}}
         return cls(**{**values, **sections, "model": model})
 

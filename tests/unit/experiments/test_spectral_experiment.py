@@ -173,6 +173,7 @@ def base(tmp_path):
         ({"lmbdas": []}, TypeError, "lmbdas must be a non-empty list"),
         ({"lmbdas": [0.0]}, ValueError, "lmbdas"),
         ({"seeds": [0, 0]}, ValueError, "seeds must not repeat"),
+        ({"seeds": [0, -1]}, ValueError, r"seeds\[i\]"),
     ],
 )
 def test_run_grid_rejects_bad_options_before_training(base, tmp_path, changes, error, message):

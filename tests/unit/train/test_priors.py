@@ -6,7 +6,7 @@ import torch
 
 from laserlab import codecs, data
 from laserlab.codecs import tokenizers
-from laserlab.train import fit, late_gain
+from laserlab.train import fit
 
 CONFIG = {
     "model": {
@@ -103,15 +103,3 @@ def test_fit_checkpoint_priors_defaults_to_the_training_split_of_the_config(tmp_
     )
     few = codecs.fit_checkpoint_priors(last, images=[_split("train")[0]], smoothing=1.0)
     assert _stored(last).images == 1 and _stored(last).smoothing == few.smoothing == 1.0
-
-
-def test_late_gain_compares_the_last_window_with_the_one_before():
-    flat = [(step, 20.0 + (0.1 if step % 20 else -0.1)) for step in range(0, 101, 10)]
-    assert abs(late_gain(flat)) < 0.2
-    rising = [(step, step / 10) for step in range(0, 101, 10)]
-    # last quarter: steps 80, 90, 100 (mean 9); the quarter before: 60, 70 (mean 6.5)
-    assert late_gain(rising) == pytest.approx(9.0 - 6.5)
-    assert late_gain(rising, window=0.4) == pytest.approx(8.5 - 4.5)
-    assert late_gain([]) is None and late_gain([(100, 1.0)]) is None
-    with pytest.raises(ValueError, match="window"):
-        late_gain(rising, window=0.6)
