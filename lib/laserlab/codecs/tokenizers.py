@@ -23,7 +23,8 @@ width, payload length, CRC32) around the payload::
         model's precision (4 bytes for float32)
     one rANS stream: every level's symbols, fine → coarse
 
-The model id is a CRC32 of this format's version, the model's weights and buffers and the priors, so a
+The model id is a CRC32 of this format's version, the model's fingerprint
+(:func:`laserlab.codecs.learned.model_fingerprint`: its class, weights and buffers) and the priors, so a
 file decodes only with the checkpoint that wrote it. The header's image size fixes every latent grid,
 hence how many symbols each stream holds.
 
@@ -80,7 +81,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..bottlenecks import DictionaryBottleneck, PatchCode, VectorQuantizer
@@ -89,9 +89,10 @@ from ..models import Autoencoder, HierarchicalAutoencoder
 from ..models.autoencoder import level_bits
 from ..sparse.rate import dequantize
 from . import container, entropy
-from .base import Codec, check_image
+from .base import Codec, check_image, pad_to_multiple
 from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, load_trained_model
 from .entropy import MAX_ALPHABET, CategoricalPrior, StreamDecoder
+from .learned import model_fingerprint
 
 FORMAT_VERSION = 1  # of the payload layout and symbol streams; part of the model id
 PRIORS_KEY = "laserlab_priors"  # where a checkpoint keeps the priors
@@ -380,15 +381,6 @@ def _check_priors(model: nn.Module, priors: TokenizerPriors, where: str) -> None
         )
 
 
-def padded(image: torch.Tensor, multiple: int) -> torch.Tensor:
-    """``image`` (3, H, W) as a batch of one (1, 3, H', W'), H' and W' the next multiples of ``multiple``,
-    padded at the bottom and right by repeating the edge pixels."""
-    _, height, width = image.shape
-    pad = (0, -width % multiple, 0, -height % multiple)
-    batch = image[None]
-    return F.pad(batch, pad, mode="replicate") if any(pad) else batch
-
-
 def check_image_sequence(images, name: str = "images") -> None:
     """``images`` must be a non-empty batch (B, 3, H, W) or indexable sequence of (3, H, W) images (a
     list, a dataset); each image is checked where it is used."""
@@ -427,7 +419,7 @@ def fit_priors(model: nn.Module, images, *, smoothing: float = DEFAULT_SMOOTHING
             for i in range(len(images)):
                 image = images[i]
                 check_image(image, f"images[{i}]")
-                batch = padded(image.to(parameter.device, parameter.dtype), model.size_multiple)
+                batch = pad_to_multiple(image.to(parameter.device, parameter.dtype), model.size_multiple)
                 for level, codes, total in zip(levels, model.encode(batch), totals, strict=True):
                     for name, counts in level.counts(codes).items():
                         total[name] += counts
@@ -490,14 +482,11 @@ def fit_checkpoint_priors(
 
 
 def _model_id(model: nn.Module, priors: TokenizerPriors) -> int:
-    parts: list[str | bytes] = ["tokenizer", f"format={FORMAT_VERSION}"]
-    for key, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        parts += [
-            key,
-            f"{tensor.dtype}{tuple(tensor.shape)}",
-            tensor.reshape(-1).view(torch.uint8).numpy().tobytes(),
-        ]
+    parts: list[str | bytes] = [
+        "tokenizer",
+        f"format={FORMAT_VERSION}",
+        f"model={model_fingerprint(model):08x}",
+    ]
     for index, level in enumerate(priors.levels):
         for name, prior in sorted(level.priors.items()):
             parts += [f"level{index}.{name}", prior.probabilities.numpy().tobytes()]
@@ -562,7 +551,7 @@ class TokenizerCodec(Codec):
 
     def _codes(self, image: torch.Tensor) -> list:
         with torch.no_grad():
-            return self.model.encode(padded(image.to(self._dtype), self.model.size_multiple))
+            return self.model.encode(pad_to_multiple(image.to(self._dtype), self.model.size_multiple))
 
     def _streams(
         self, codes: list
@@ -716,7 +705,6 @@ __all__ = [
     "check_image_sequence",
     "fit_checkpoint_priors",
     "fit_priors",
-    "padded",
     "rate_accounting",
     "uncodable_reason",
 ]
