@@ -367,9 +367,10 @@ def _levels(model: nn.Module, priors: TokenizerPriors | None) -> list[_VQLevel |
     return levels
 
 
-def _check_priors(model: nn.Module, priors: TokenizerPriors, where: str) -> None:
-    """``priors`` must have one level per bottleneck of ``model``, of its kind and alphabet sizes."""
-    expected = [(level.kind, level.alphabets) for level in _levels(model, None)]
+def _check_priors(levels: list[_VQLevel | _DictionaryLevel], priors: TokenizerPriors, where: str) -> None:
+    """``priors`` must have one level per level of the model (``levels``), of its kind and alphabet
+    sizes."""
+    expected = [(level.kind, level.alphabets) for level in levels]
     found = [
         (level.kind, {name: prior.alphabet_size for name, prior in level.priors.items()})
         for level in priors.levels
@@ -502,9 +503,12 @@ class ImageRates:
 
     closed_form: float
     estimate: float
-    coded: float
     container: float
     data: bytes = field(repr=False)
+
+    @property
+    def coded(self) -> float:
+        return 8.0 * len(self.data)
 
 
 class TokenizerCodec(Codec):
@@ -529,7 +533,7 @@ class TokenizerCodec(Codec):
 
     def _load(self, trained: TrainedModel) -> None:
         path, model, loaded = trained.path, trained.model, trained.checkpoint
-        _levels(model, None)  # an uncodable model is refused before anything is said about priors
+        bare = _levels(model, None)  # an uncodable model is refused before anything is said about priors
         if PRIORS_KEY not in loaded:
             raise ValueError(
                 f"checkpoint {str(path)!r} holds no entropy-coding priors (key {PRIORS_KEY!r}); fit them "
@@ -537,7 +541,7 @@ class TokenizerCodec(Codec):
                 "a run)"
             )
         priors = TokenizerPriors.from_state_dict(loaded[PRIORS_KEY])
-        _check_priors(model, priors, repr(str(path)))
+        _check_priors(bare, priors, repr(str(path)))
         self.checkpoint = str(path)
         self.model = model
         self.priors = priors
@@ -564,11 +568,12 @@ class TokenizerCodec(Codec):
             level.write(level_codes, writer)
         return side, writer.streams()
 
-    def _payload(self, image: torch.Tensor) -> tuple[bytes, float]:
-        """The payload of ``image`` and the estimated bits of its symbols."""
+    def _payload(
+        self, image: torch.Tensor
+    ) -> tuple[bytes, tuple[torch.Tensor, list[CategoricalPrior], torch.Tensor]]:
+        """The payload of ``image`` and the streams it codes: (symbols, priors, indexes)."""
         side, (symbols, priors, indexes) = self._streams(self._codes(image))
-        payload = side + entropy.encode(symbols, priors, indexes=indexes)
-        return payload, entropy.estimate_bits(symbols, priors, indexes=indexes)
+        return side + entropy.encode(symbols, priors, indexes=indexes), (symbols, priors, indexes)
 
     def _pack(self, image: torch.Tensor, payload: bytes) -> bytes:
         _, height, width = image.shape
@@ -580,7 +585,7 @@ class TokenizerCodec(Codec):
     def rates(self, image: torch.Tensor) -> ImageRates:
         """The file of ``image`` (3, H, W) in [0, 1] with its closed-form, estimated and coded bits."""
         check_image(image)
-        payload, estimate = self._payload(image)
+        payload, (symbols, priors, indexes) = self._payload(image)
         data = self._pack(image, payload)
         _, height, width = image.shape
         shapes = self._latent_shapes(height, width)
@@ -588,8 +593,7 @@ class TokenizerCodec(Codec):
         closed = sum(level_bits((1, *shape), b) for shape, b in zip(shapes, bottlenecks, strict=True))
         return ImageRates(
             closed_form=float(closed),
-            estimate=estimate,
-            coded=8.0 * len(data),
+            estimate=entropy.estimate_bits(symbols, priors, indexes=indexes),
             container=8.0 * container.overhead(height, width, len(payload)),
             data=data,
         )
