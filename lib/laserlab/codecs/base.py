@@ -12,7 +12,8 @@ thumbnail) or learned — is a :class:`Codec`:
   rebuilds it), ``label`` names it for tables and plots, e.g. ``webp(quality=50)``.
 
 8-bit conversion, shared by every codec that stores 8-bit colours: v ↦ round(255·v) (round half to even)
-as uint8, and k ↦ k / 255 back, so an 8-bit image survives the round trip exactly.
+as uint8, and k ↦ k / 255 back, so an 8-bit image survives the round trip exactly. Codecs of models that
+need sides divisible by a size multiple pad with :func:`pad_to_multiple` and crop the padding off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..checks import check_finite, check_float_tensor
 
@@ -40,6 +42,15 @@ def check_image(image, name: str = "image") -> None:
             f"{name} must have values in [0, 1] (laserlab images are floats in [0, 1]); "
             f"got min {lo:.9g}, max {hi:.9g}"
         )
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``image`` (3, H, W) as a batch of one (1, 3, H', W'), H' and W' the next multiples of ``multiple``,
+    padded at the bottom and right by repeating the edge pixels."""
+    _, height, width = image.shape
+    pad = (0, -width % multiple, 0, -height % multiple)
+    batch = image[None]
+    return F.pad(batch, pad, mode="replicate") if any(pad) else batch
 
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -282,13 +282,14 @@ def baseline_curves(
 ) -> BaselineCurves:
     """Mean colour and thumbnail (at ``factors``, default 2, 4, … below the images' shorter side) on
     ``images`` (a list of (3, H, W) in [0, 1] or a batch), PSNR per image; see the module docstring."""
+    if factors is not None:
+        if isinstance(factors, str) or not isinstance(factors, Sequence) or not factors:
+            raise TypeError(f"factors must be a non-empty list of ints; got {factors!r}")
+        for factor in factors:
+            check_positive_int(factor, "factors[i]")
+    mean_colour = evaluate(build("mean_colour"), images, metrics=("psnr",))  # checks the images
     if factors is None:
         factors = thumbnail_factors(images)
-    if isinstance(factors, str) or not isinstance(factors, Sequence) or not factors:
-        raise TypeError(f"factors must be a non-empty list of ints; got {factors!r}")
-    for factor in factors:
-        check_positive_int(factor, "factors[i]")
-    mean_colour = evaluate(build("mean_colour"), images, metrics=("psnr",))
     thumbnail = [
         evaluate(build("thumbnail", factor=f, upsample=upsample), images, metrics=("psnr",))
         for f in sorted(set(factors), reverse=True)

@@ -38,12 +38,11 @@ import copy
 import struct
 
 import torch
-import torch.nn.functional as F
 
 from ..models import CompressedImages, LearnedCodecModel
 from ..models.compression import likelihood_bits
 from . import container
-from .base import Codec, check_image
+from .base import Codec, check_image, pad_to_multiple
 from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel
 
 _LENGTH = struct.Struct("<I")
@@ -102,11 +101,7 @@ class LearnedCodec(Codec):
     def _padded(self, image: torch.Tensor) -> torch.Tensor:
         """``image`` (3, H, W) as a batch of one, replicate-padded to multiples of ``size_multiple``."""
         parameter = next(self.model.parameters())
-        x = image.detach().to(parameter.device, parameter.dtype)[None]
-        rows, cols = self._grid(*image.shape[1:])
-        multiple = self.size_multiple
-        pad = (0, cols * multiple - image.shape[2], 0, rows * multiple - image.shape[1])
-        return F.pad(x, pad, mode="replicate") if any(pad) else x
+        return pad_to_multiple(image.detach().to(parameter.device, parameter.dtype), self.size_multiple)
 
     @torch.no_grad()
     def _encode(self, image: torch.Tensor) -> bytes:

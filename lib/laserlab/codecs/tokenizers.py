@@ -23,7 +23,8 @@ width, payload length, CRC32) around the payload::
         model's precision (4 bytes for float32)
     one rANS stream: every level's symbols, fine → coarse
 
-The model id is a CRC32 of this format's version, the model's weights and buffers and the priors, so a
+The model id is a CRC32 of this format's version, the model's fingerprint
+(:func:`laserlab.codecs.learned.model_fingerprint`: its class, weights and buffers) and the priors, so a
 file decodes only with the checkpoint that wrote it. The header's image size fixes every latent grid,
 hence how many symbols each stream holds.
 
@@ -80,7 +81,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..bottlenecks import DictionaryBottleneck, PatchCode, VectorQuantizer
@@ -89,9 +89,10 @@ from ..models import Autoencoder, HierarchicalAutoencoder
 from ..models.autoencoder import level_bits
 from ..sparse.rate import dequantize
 from . import container, entropy
-from .base import Codec, check_image
+from .base import Codec, check_image, pad_to_multiple
 from .checkpoint import CHECKPOINT_CODECS, CheckpointFamily, TrainedModel, load_trained_model
 from .entropy import MAX_ALPHABET, CategoricalPrior, StreamDecoder
+from .learned import model_fingerprint
 
 FORMAT_VERSION = 1  # of the payload layout and symbol streams; part of the model id
 PRIORS_KEY = "laserlab_priors"  # where a checkpoint keeps the priors
@@ -366,9 +367,10 @@ def _levels(model: nn.Module, priors: TokenizerPriors | None) -> list[_VQLevel |
     return levels
 
 
-def _check_priors(model: nn.Module, priors: TokenizerPriors, where: str) -> None:
-    """``priors`` must have one level per bottleneck of ``model``, of its kind and alphabet sizes."""
-    expected = [(level.kind, level.alphabets) for level in _levels(model, None)]
+def _check_priors(levels: list[_VQLevel | _DictionaryLevel], priors: TokenizerPriors, where: str) -> None:
+    """``priors`` must have one level per level of the model (``levels``), of its kind and alphabet
+    sizes."""
+    expected = [(level.kind, level.alphabets) for level in levels]
     found = [
         (level.kind, {name: prior.alphabet_size for name, prior in level.priors.items()})
         for level in priors.levels
@@ -378,15 +380,6 @@ def _check_priors(model: nn.Module, priors: TokenizerPriors, where: str) -> None
             f"the priors in {where} do not fit its model: model levels {expected}, priors {found}; refit "
             "them with laserlab.codecs.fit_checkpoint_priors"
         )
-
-
-def padded(image: torch.Tensor, multiple: int) -> torch.Tensor:
-    """``image`` (3, H, W) as a batch of one (1, 3, H', W'), H' and W' the next multiples of ``multiple``,
-    padded at the bottom and right by repeating the edge pixels."""
-    _, height, width = image.shape
-    pad = (0, -width % multiple, 0, -height % multiple)
-    batch = image[None]
-    return F.pad(batch, pad, mode="replicate") if any(pad) else batch
 
 
 def check_image_sequence(images, name: str = "images") -> None:
@@ -427,7 +420,7 @@ def fit_priors(model: nn.Module, images, *, smoothing: float = DEFAULT_SMOOTHING
             for i in range(len(images)):
                 image = images[i]
                 check_image(image, f"images[{i}]")
-                batch = padded(image.to(parameter.device, parameter.dtype), model.size_multiple)
+                batch = pad_to_multiple(image.to(parameter.device, parameter.dtype), model.size_multiple)
                 for level, codes, total in zip(levels, model.encode(batch), totals, strict=True):
                     for name, counts in level.counts(codes).items():
                         total[name] += counts
@@ -490,14 +483,11 @@ def fit_checkpoint_priors(
 
 
 def _model_id(model: nn.Module, priors: TokenizerPriors) -> int:
-    parts: list[str | bytes] = ["tokenizer", f"format={FORMAT_VERSION}"]
-    for key, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
-        parts += [
-            key,
-            f"{tensor.dtype}{tuple(tensor.shape)}",
-            tensor.reshape(-1).view(torch.uint8).numpy().tobytes(),
-        ]
+    parts: list[str | bytes] = [
+        "tokenizer",
+        f"format={FORMAT_VERSION}",
+        f"model={model_fingerprint(model):08x}",
+    ]
     for index, level in enumerate(priors.levels):
         for name, prior in sorted(level.priors.items()):
             parts += [f"level{index}.{name}", prior.probabilities.numpy().tobytes()]
@@ -513,9 +503,12 @@ class ImageRates:
 
     closed_form: float
     estimate: float
-    coded: float
     container: float
     data: bytes = field(repr=False)
+
+    @property
+    def coded(self) -> float:
+        return 8.0 * len(self.data)
 
 
 class TokenizerCodec(Codec):
@@ -540,7 +533,7 @@ class TokenizerCodec(Codec):
 
     def _load(self, trained: TrainedModel) -> None:
         path, model, loaded = trained.path, trained.model, trained.checkpoint
-        _levels(model, None)  # an uncodable model is refused before anything is said about priors
+        bare = _levels(model, None)  # an uncodable model is refused before anything is said about priors
         if PRIORS_KEY not in loaded:
             raise ValueError(
                 f"checkpoint {str(path)!r} holds no entropy-coding priors (key {PRIORS_KEY!r}); fit them "
@@ -548,7 +541,7 @@ class TokenizerCodec(Codec):
                 "a run)"
             )
         priors = TokenizerPriors.from_state_dict(loaded[PRIORS_KEY])
-        _check_priors(model, priors, repr(str(path)))
+        _check_priors(bare, priors, repr(str(path)))
         self.checkpoint = str(path)
         self.model = model
         self.priors = priors
@@ -562,7 +555,7 @@ class TokenizerCodec(Codec):
 
     def _codes(self, image: torch.Tensor) -> list:
         with torch.no_grad():
-            return self.model.encode(padded(image.to(self._dtype), self.model.size_multiple))
+            return self.model.encode(pad_to_multiple(image.to(self._dtype), self.model.size_multiple))
 
     def _streams(
         self, codes: list
@@ -575,11 +568,12 @@ class TokenizerCodec(Codec):
             level.write(level_codes, writer)
         return side, writer.streams()
 
-    def _payload(self, image: torch.Tensor) -> tuple[bytes, float]:
-        """The payload of ``image`` and the estimated bits of its symbols."""
+    def _payload(
+        self, image: torch.Tensor
+    ) -> tuple[bytes, tuple[torch.Tensor, list[CategoricalPrior], torch.Tensor]]:
+        """The payload of ``image`` and the streams it codes: (symbols, priors, indexes)."""
         side, (symbols, priors, indexes) = self._streams(self._codes(image))
-        payload = side + entropy.encode(symbols, priors, indexes=indexes)
-        return payload, entropy.estimate_bits(symbols, priors, indexes=indexes)
+        return side + entropy.encode(symbols, priors, indexes=indexes), (symbols, priors, indexes)
 
     def _pack(self, image: torch.Tensor, payload: bytes) -> bytes:
         _, height, width = image.shape
@@ -591,7 +585,7 @@ class TokenizerCodec(Codec):
     def rates(self, image: torch.Tensor) -> ImageRates:
         """The file of ``image`` (3, H, W) in [0, 1] with its closed-form, estimated and coded bits."""
         check_image(image)
-        payload, estimate = self._payload(image)
+        payload, (symbols, priors, indexes) = self._payload(image)
         data = self._pack(image, payload)
         _, height, width = image.shape
         shapes = self._latent_shapes(height, width)
@@ -599,8 +593,7 @@ class TokenizerCodec(Codec):
         closed = sum(level_bits((1, *shape), b) for shape, b in zip(shapes, bottlenecks, strict=True))
         return ImageRates(
             closed_form=float(closed),
-            estimate=estimate,
-            coded=8.0 * len(data),
+            estimate=entropy.estimate_bits(symbols, priors, indexes=indexes),
             container=8.0 * container.overhead(height, width, len(payload)),
             data=data,
         )
@@ -716,7 +709,6 @@ __all__ = [
     "check_image_sequence",
     "fit_checkpoint_priors",
     "fit_priors",
-    "padded",
     "rate_accounting",
     "uncodable_reason",
 ]

@@ -84,3 +84,8 @@ def test_factors_are_checked(images):
     with pytest.raises(ValueError, match="factors"):
         codecs.baseline_curves(images, factors=[0])
     assert codecs.baseline_curves(images[:1], factors=[4, 2]).factors == [4, 2]
+    # the images are checked before the default factors are read off their sizes
+    with pytest.raises(TypeError, match="images"):
+        codecs.baseline_curves("abc")
+    with pytest.raises(TypeError, match=r"images\[0\] must be a torch.Tensor"):
+        codecs.baseline_curves([1, 2])

@@ -201,11 +201,8 @@ def test_stream_decoder_short_streams_and_bad_data():
         decoder.decode(prior, torch.tensor([0]), count=1)
     with pytest.raises(TypeError, match="data must be bytes"):
         entropy.StreamDecoder("abc", 3)
-    # a truncated stream reads zeros past its end, never memory past it, and fails or gives valid symbols
+    # a truncated stream reads zeros past its end, never memory past it: this one decodes to 200 symbols
+    # of the alphabet (no crash, no error; other truncations may raise ValueError)
     short = entropy.StreamDecoder(entropy.encode(_sample(prior, 200), prior)[:8], 200)
-    try:
-        symbols = short.decode(prior, count=200)
-    except ValueError:
-        pass
-    else:
-        assert bool(((symbols >= 0) & (symbols < 16)).all())
+    symbols = short.decode(prior, count=200)
+    assert symbols.shape == (200,) and bool(((symbols >= 0) & (symbols < 16)).all())
