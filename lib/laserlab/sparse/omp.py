@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..checks import check_choice, check_finite, check_float_tensor, check_number, check_positive_int
-from ..scaling import exponents, in_safe_range, ldexp, peak, safe_range
+from ..scaling import exponents, in_safe_range, ldexp, outside_safe_range, peak, safe_range
 from ._backend import check_backend, kernels, use_numba
 
 # Round-off level, in machine epsilons, of a correlation (relative to ‖x‖) or a squared Cholesky pivot: a
@@ -509,8 +509,7 @@ def _run_torch(
 ) -> tuple[SparseCode, torch.Tensor]:
     """The vectorised coders (any device), with the out-of-range magnitudes of :func:`_run_numba`."""
     peaks = signals.abs().amax(dim=1) if signals.shape[0] else signals.new_zeros(0)
-    low, high = safe_range(signals.dtype)
-    outside = torch.where((peaks > high) | ((peaks > 0) & (peaks < low)), peaks, torch.zeros_like(peaks))
+    outside = torch.where(outside_safe_range(peaks, signals.dtype), peaks, torch.zeros_like(peaks))
     if kind == "omp":
         code = _omp_torch(signals, atoms, gram, sparsity, targets)
     else:
