@@ -18,7 +18,7 @@ import torch
 from ..checks import check_bool, check_float_tensor
 from ..scaling import in_safe_range, ldexp, peak, row_norms
 from ._backend import check_backend, kernels, use_numba
-from .omp import SparseCode, check_code, combine_atoms
+from .omp import SparseCode, check_atoms, check_code, combine_atoms
 
 
 @dataclass
@@ -187,12 +187,7 @@ def _check_update_inputs(
         )
     check_code(code, "code", num_atoms=dictionary.shape[0], rows=signals.shape[0], dtype=signals.dtype)
     check_backend(backend, signals)
-    atom_peaks, atom_smallest, atom_largest = peak(dictionary, "dictionary", rows=True)
-    zero = (atom_peaks == 0).nonzero().flatten()
-    if zero.numel():
-        raise ValueError(
-            f"dictionary has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
-        )
+    _, atom_smallest, atom_largest = check_atoms(dictionary)
     if signals.shape[0] == 0:
         return None
     _, signal_smallest, signal_largest = peak(signals, "signals")

@@ -166,6 +166,18 @@ def check_code(
             raise ValueError(f"{name}.residual_norm must be >= 0 (a norm); got min {residual_min:.6g}")
 
 
+def check_atoms(dictionary: torch.Tensor, name: str = "dictionary") -> tuple[torch.Tensor, float, float]:
+    """The rows (atoms) of ``dictionary`` (K, M) must be finite and non-zero, else a ``ValueError`` naming
+    ``name``; returns :func:`laserlab.scaling.peak` of the rows: ``(peaks (K,), smallest, largest)``."""
+    peaks, smallest, largest = peak(dictionary, name, rows=True)
+    zero = (peaks == 0).nonzero().flatten()
+    if zero.numel():
+        raise ValueError(
+            f"{name} has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
+        )
+    return peaks, smallest, largest
+
+
 def combine_atoms(indices: torch.Tensor, values: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
     """Σ_s values[:, s] · atoms[indices[:, s]] → (N, M); slots with index -1 must hold value 0."""
     indices = indices.clamp(min=0)
@@ -308,12 +320,7 @@ def _check_coding_inputs(
     check_backend(backend, signals)
     check_finite(signals, "signals")  # each signal's magnitude is measured where it is coded
     dictionary = dictionary.detach()
-    peaks, smallest, largest = peak(dictionary, "dictionary", rows=True)
-    zero = (peaks == 0).nonzero().flatten()
-    if zero.numel():
-        raise ValueError(
-            f"dictionary has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
-        )
+    peaks, smallest, largest = check_atoms(dictionary)
     atom_exponents = None
     if not in_safe_range(smallest, largest, dictionary.dtype):
         atom_exponents = exponents(peaks)
