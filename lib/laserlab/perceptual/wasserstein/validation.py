@@ -89,9 +89,10 @@ def check_sigma_values(
         peaks = []
         for _, x in features:
             samples = x if x.dim() == 4 else x.unsqueeze(0)
-            # min and max propagate NaN and Inf: one reduction pass instead of an elementwise isfinite
-            extremes = [torch.aminmax(sample) for sample in samples]
-            peaks.append(torch.stack([torch.maximum(-low, high) for low, high in extremes]))
+            # min and max propagate NaN and Inf, so they check finiteness too (no elementwise isfinite); over
+            # all samples at once (aminmax with dim is far slower on CPU than amin and amax)
+            flat = samples.flatten(1)
+            peaks.append(torch.maximum(-flat.amin(1), flat.amax(1)))
         summary = []
         for sample_peaks in peaks:
             nonzero = torch.where(sample_peaks > 0, sample_peaks, torch.full_like(sample_peaks, torch.inf))
