@@ -12,6 +12,8 @@ inside it (all realistic data) runs exactly the arithmetic it would without this
 - :func:`peak` — max |x| (over everything or per row) with the finiteness check in the same pass;
 - :func:`safe_range` — magnitudes that need no rescaling in a dtype;
 - :func:`exponents` — the power of two that brings each peak to [0.5, 1);
+- :func:`outside_safe_range`, :func:`row_shifts`, :func:`common_exponent` — which magnitudes need
+  rescaling, and by which power of two (per row, or one for a whole tensor);
 - :func:`ldexp` — x · 2^k exactly (up to the final rounding into the dtype), for any integer k;
 - :func:`unit_rows`, :func:`row_norms` — rows divided by their norm, and the norms, for rows of any
   magnitude.
@@ -74,6 +76,27 @@ def exponents(peaks: torch.Tensor) -> torch.Tensor:
     return torch.frexp(peaks).exponent
 
 
+def outside_safe_range(peaks: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Bool mask of the ``peaks`` (magnitudes >= 0) that are non-zero and outside :func:`safe_range`."""
+    low, high = safe_range(dtype)
+    return (peaks > high) | ((peaks > 0) & (peaks < low))
+
+
+def row_shifts(peaks: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Per-peak int32 exponents: :func:`exponents` where a peak is outside the safe range, 0 elsewhere (so
+    that rows inside it run unscaled)."""
+    shifts = exponents(peaks)
+    return torch.where(outside_safe_range(peaks, dtype), shifts, torch.zeros_like(shifts))
+
+
+def common_exponent(smallest: float, largest: float, dtype: torch.dtype) -> int | None:
+    """None when non-zero magnitudes between ``smallest`` and ``largest`` are in the safe range, else the
+    one exponent k (of ``largest``, as :func:`exponents`) that brings the largest to [0.5, 1)."""
+    if in_safe_range(smallest, largest, dtype):
+        return None
+    return math.frexp(largest)[1]
+
+
 def _power_of_two(exponent: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """2^k as ``dtype``, built from its bit pattern (exact), for integer k within the normal range."""
     if dtype == torch.float32:
@@ -101,17 +124,15 @@ def ldexp(x: torch.Tensor, exponent: torch.Tensor | int) -> torch.Tensor:
     return x
 
 
-def _row_shifts(x: torch.Tensor, dim: int) -> torch.Tensor | None:
+def _shifts_if_needed(x: torch.Tensor, dim: int) -> torch.Tensor | None:
     """Per-row exponents (keepdim) that bring rows outside the safe range to [0.5, 1), 0 for the others;
     None when every row is inside (one host sync) or there are none."""
     if x.numel() == 0:
         return None
     peaks = x.detach().abs().amax(dim=dim, keepdim=True)
-    low, high = safe_range(x.dtype)
-    outside = (peaks > high) | ((peaks > 0) & (peaks < low))
-    if not bool(outside.any()):
+    if not bool(outside_safe_range(peaks, x.dtype).any()):
         return None
-    return torch.where(outside, exponents(peaks), torch.zeros_like(exponents(peaks)))
+    return row_shifts(peaks, x.dtype)
 
 
 def unit_rows(x: torch.Tensor, *, dim: int = 1) -> torch.Tensor:
@@ -121,7 +142,7 @@ def unit_rows(x: torch.Tensor, *, dim: int = 1) -> torch.Tensor:
     magnitude ~1 by an exact power of two. Rows inside the range take exactly the plain path. One host
     sync; differentiable in ``x``."""
     check_float_tensor(x, "x")
-    shifts = _row_shifts(x, dim)
+    shifts = _shifts_if_needed(x, dim)
     if shifts is not None:
         x = ldexp(x, -shifts)
     return torch.nn.functional.normalize(x, dim=dim)
@@ -132,7 +153,7 @@ def row_norms(x: torch.Tensor, *, dim: int = 1, keepdim: bool = False) -> torch.
     outside :func:`safe_range` are measured after an exact power-of-two rescaling, so a norm is inf only
     where it exceeds the dtype's range itself. One host sync; differentiable in ``x``."""
     check_float_tensor(x, "x")
-    shifts = _row_shifts(x, dim)
+    shifts = _shifts_if_needed(x, dim)
     if shifts is None:
         return torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim)
     norms = ldexp(torch.linalg.vector_norm(ldexp(x, -shifts), dim=dim, keepdim=True), shifts)

@@ -4,7 +4,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from laserlab.scaling import exponents, in_safe_range, ldexp, peak, row_norms, safe_range, unit_rows
+from laserlab.scaling import (
+    common_exponent,
+    exponents,
+    in_safe_range,
+    ldexp,
+    outside_safe_range,
+    peak,
+    row_norms,
+    row_shifts,
+    safe_range,
+    unit_rows,
+)
 
 
 def reference_ldexp(value: float, k: int) -> float:
@@ -30,6 +41,17 @@ def test_exponents_bring_peaks_to_half_open_unit_interval():
     peaks = torch.tensor([0.0, 1e-40, 3.0, 1e30])
     scaled = ldexp(peaks, -exponents(peaks))
     assert scaled[0] == 0 and ((scaled[1:] >= 0.5) & (scaled[1:] < 1)).all()
+
+
+def test_shifts_only_for_magnitudes_outside_the_safe_range():
+    peaks = torch.tensor([0.0, 1.0, 2.0**32, 2.0**33, 2.0**-32, 2.0**-33, 3e-39])
+    assert outside_safe_range(peaks, torch.float32).tolist() == [False, False, False, True, False, True, True]
+    assert row_shifts(peaks, torch.float32).tolist() == [0, 0, 0, 34, 0, -32, -127]
+    assert common_exponent(2.0**-32, 2.0**32, torch.float32) is None
+    assert common_exponent(float("inf"), 0.0, torch.float32) is None  # all zero
+    assert common_exponent(1.0, 3e20, torch.float32) == exponents(torch.tensor(3e20, dtype=torch.float64))
+    assert common_exponent(1e-20, 1e-20, torch.float32) == math.frexp(1e-20)[1]
+    assert common_exponent(1e-20, 1e-20, torch.float64) is None
 
 
 def test_peak_checks_finiteness_and_reports_the_range():

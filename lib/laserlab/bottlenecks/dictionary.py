@@ -38,6 +38,7 @@ from .. import sparse
 from ..checks import check_choice, check_finite, check_number, check_positive_int
 from ..scaling import unit_rows
 from ..sparse import SOLVERS, SparseCode, ksvd_update, online_update, replace_unused_atoms
+from ..sparse.omp import combine_atoms
 from ..sparse.online import OnlineState, check_forgetting
 from ..sparse.rate import QuantizedCode, check_value_bits, dequantize, quantize_values, support_bits
 from . import distributed
@@ -189,7 +190,8 @@ class DictionaryBottleneck(Bottleneck):
             self._initialize_once(x)
             atoms = self.atoms()
             code, coded = self._code(x, atoms)
-            recon = coded.reconstruct(atoms)  # gradient reaches a trained dictionary
+            # the code is our own coder's, of these atoms: no need for reconstruct's validation of it
+            recon = combine_atoms(coded.indices, coded.values, atoms)  # gradient reaches a trained dictionary
             commitment = F.mse_loss(x, recon.detach())
             if self.update_rule == "gradient" and recon.requires_grad:
                 loss = self.dictionary_weight * F.mse_loss(recon, x.detach()) + self.commitment * commitment

@@ -58,9 +58,7 @@ def _omp(
     # Plain element indexing throughout: every array view (row slice) costs a reference-count round
     # trip, which dominated the per-signal time at small K.
     for n in range(n_signals):
-        energy, peak = _energy_and_peak(signals, n)
-        in_range = peak <= high and (peak >= low or peak == 0)
-        outside[n] = 0 if in_range else peak
+        energy, in_range = _measure(signals, n, low, high, outside)
         # Stop once every correlation is at round-off level of the signal: nothing left to explain.
         floor = tiny * tiny * energy
         for j in range(n_atoms):
@@ -131,11 +129,7 @@ def _matching_pursuit(
     taken = np.zeros(n_atoms, np.bool_)
     coef = np.empty(sparsity, dtype)
     for n in range(n_signals):
-        peak = dtype.type(0)
-        for m in range(signals.shape[1]):
-            peak = max(peak, abs(signals[n, m]))
-        in_range = peak <= high and (peak >= low or peak == 0)
-        outside[n] = 0 if in_range else peak
+        _, in_range = _measure(signals, n, low, high, outside)
         steps = sparsity if in_range else 0
         for j in range(n_atoms):
             alpha[j] = corr[n, j]
@@ -158,8 +152,9 @@ def _matching_pursuit(
         _finish(n, steps, signals, atoms, norms, coef, indices, values, residual_norm)
 
 
-def _energy_and_peak(signals, n):
-    """‖x‖² and max |x| of signal n."""
+def _measure(signals, n, low, high, outside):
+    """‖x‖² of signal n and whether its max |x| is 0 or within [``low``, ``high``]; writes that max |x| to
+    ``outside[n]`` when it is not, else 0."""
     energy = signals.dtype.type(0)
     peak = signals.dtype.type(0)
     for m in range(signals.shape[1]):
@@ -167,7 +162,9 @@ def _energy_and_peak(signals, n):
         energy += v * v
         if abs(v) > peak:
             peak = abs(v)
-    return energy, peak
+    in_range = peak <= high and (peak >= low or peak == 0)
+    outside[n] = 0 if in_range else peak
+    return energy, in_range
 
 
 def _finish(n, s, signals, atoms, norms, coef, indices, values, residual_norm):
@@ -240,7 +237,7 @@ def _approximate_ksvd_sweep(residual, atoms, values, order, offsets, sparsity):
         atoms[k] = new_d
 
 
-_energy_and_peak = _jit(_energy_and_peak, inline="always")
+_measure = _jit(_measure, inline="always")
 _finish = _jit(_finish, inline="always")
 omp_kernel = _jit(_omp)
 matching_pursuit_kernel = _jit(_matching_pursuit)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_bool, check_choice, check_float_tensor, check_nonnegative_int, check_positive_int
-from ..scaling import exponents, in_safe_range, ldexp, peak
+from ..scaling import common_exponent, ldexp, peak
 
 #: how :func:`kmeans` picks its starting centroids
 KMEANS_STARTS = ("kmeans++", "random")
@@ -65,7 +65,14 @@ def nearest_codeword(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Ten
         )
     if vectors.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=vectors.device)
-    vectors, codebook = _common_scale(vectors, codebook)
+    # one shift for both: a common power of two changes no distance ranking
+    _, vectors_smallest, vectors_largest = peak(vectors, "vectors")
+    _, codebook_smallest, codebook_largest = peak(codebook, "codebook")
+    shift = common_exponent(
+        min(vectors_smallest, codebook_smallest), max(vectors_largest, codebook_largest), vectors.dtype
+    )
+    if shift is not None:
+        vectors, codebook = ldexp(vectors, -shift), ldexp(codebook, -shift)
     squared_norms = codebook.square().sum(1).unsqueeze(0)
     rows = max(1, _SCORE_BLOCK_ELEMENTS // max(1, codebook.shape[0]))
     if vectors.shape[0] <= rows:
@@ -75,17 +82,6 @@ def nearest_codeword(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Ten
         block = vectors[start : start + rows]
         indices[start : start + rows] = torch.addmm(squared_norms, block, codebook.T, alpha=-2).argmin(1)
     return indices
-
-
-def _common_scale(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The tensors (finite, non-empty) unchanged when their magnitudes are in the safe range, else all
-    divided by the one power of two that brings the largest magnitude to [0.5, 1)."""
-    ranges = [peak(t, name)[1:] for t, name in zip(tensors, ("vectors", "codebook"), strict=False)]
-    smallest, largest = min(low for low, _ in ranges), max(high for _, high in ranges)
-    if in_safe_range(smallest, largest, tensors[0].dtype):
-        return tensors
-    shift = exponents(torch.tensor(largest, dtype=torch.float64)).to(tensors[0].device)
-    return tuple(ldexp(t, -shift) for t in tensors)
 
 
 @torch.no_grad()
@@ -140,9 +136,8 @@ def kmeans(
         raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
     _, smallest, largest = peak(signals, "signals")
     signals = signals.detach()
-    shift = None
-    if not in_safe_range(smallest, largest, signals.dtype):
-        shift = exponents(torch.tensor(largest, dtype=torch.float64)).to(signals.device)
+    shift = common_exponent(smallest, largest, signals.dtype)
+    if shift is not None:
         signals = ldexp(signals, -shift)
     if start == "kmeans++":
         centroids = _kmeans_plus_plus(signals, num_clusters, generator)

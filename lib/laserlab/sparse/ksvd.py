@@ -10,14 +10,15 @@ except that on CUDA the exact path's dense eigensolver synchronises once per ato
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from ..checks import check_bool, check_float_tensor
-from ..scaling import exponents, in_safe_range, ldexp, peak
+from ..scaling import in_safe_range, ldexp, peak, row_norms
 from ._backend import check_backend, kernels, use_numba
-from .omp import SparseCode, check_code, combine_atoms
+from .omp import SparseCode, check_atoms, check_code, combine_atoms
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _top_right_singular_vector(e: torch.Tensor, previous: torch.Tensor) -> torch
 
 def _check_update_inputs(
     signals: torch.Tensor, dictionary: torch.Tensor, code: SparseCode, backend: str
-) -> tuple[torch.Tensor, torch.Tensor] | None:
+) -> tuple[torch.Tensor | None, int] | None:
     """Validate the arguments; return None when every magnitude is in the safe range, else the atom norms
     (K,) — None when the atoms are in the safe range and need no normalising — and the power-of-two exponent
     that brings signals and coefficients (of the normalised atoms) to magnitude ~1."""
@@ -186,12 +187,7 @@ def _check_update_inputs(
         )
     check_code(code, "code", num_atoms=dictionary.shape[0], rows=signals.shape[0], dtype=signals.dtype)
     check_backend(backend, signals)
-    atom_peaks, atom_smallest, atom_largest = peak(dictionary, "dictionary", rows=True)
-    zero = (atom_peaks == 0).nonzero().flatten()
-    if zero.numel():
-        raise ValueError(
-            f"dictionary has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
-        )
+    _, atom_smallest, atom_largest = check_atoms(dictionary)
     if signals.shape[0] == 0:
         return None
     _, signal_smallest, signal_largest = peak(signals, "signals")
@@ -205,9 +201,7 @@ def _check_update_inputs(
         return None
     norms, largest = None, max(signal_largest, value_largest)
     if not in_safe_range(atom_smallest, atom_largest, dtype):
-        dictionary = dictionary.detach()
-        norms = torch.linalg.vector_norm(ldexp(dictionary, -exponents(atom_peaks)[:, None]), dim=1)
-        norms = ldexp(norms, exponents(atom_peaks))
+        norms = row_norms(dictionary.detach())
         if not bool(torch.isfinite(norms).all()):
             raise ValueError(f"dictionary has atoms whose norm exceeds the range of {dtype}; rescale it")
         scaled_values = code.values.detach().abs() * norms[code.indices.clamp(min=0)]
@@ -216,5 +210,4 @@ def _check_update_inputs(
             raise ValueError(
                 f"code.values times the atom norms exceed the range of {dtype}; rescale the code"
             )
-    shift = int(exponents(torch.tensor(largest, dtype=torch.float64)))
-    return norms, torch.tensor(shift, device=signals.device)
+    return norms, math.frexp(largest)[1]

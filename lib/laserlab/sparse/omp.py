@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..checks import check_choice, check_finite, check_float_tensor, check_number, check_positive_int
-from ..scaling import exponents, in_safe_range, ldexp, peak, safe_range
+from ..scaling import exponents, in_safe_range, ldexp, outside_safe_range, peak, safe_range
 from ._backend import check_backend, kernels, use_numba
 
 # Round-off level, in machine epsilons, of a correlation (relative to ‖x‖) or a squared Cholesky pivot: a
@@ -164,6 +164,18 @@ def check_code(
             check_finite(residual, f"{name}.residual_norm")
         if residual_min < 0:
             raise ValueError(f"{name}.residual_norm must be >= 0 (a norm); got min {residual_min:.6g}")
+
+
+def check_atoms(dictionary: torch.Tensor, name: str = "dictionary") -> tuple[torch.Tensor, float, float]:
+    """The rows (atoms) of ``dictionary`` (K, M) must be finite and non-zero, else a ``ValueError`` naming
+    ``name``; returns :func:`laserlab.scaling.peak` of the rows: ``(peaks (K,), smallest, largest)``."""
+    peaks, smallest, largest = peak(dictionary, name, rows=True)
+    zero = (peaks == 0).nonzero().flatten()
+    if zero.numel():
+        raise ValueError(
+            f"{name} has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
+        )
+    return peaks, smallest, largest
 
 
 def combine_atoms(indices: torch.Tensor, values: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
@@ -308,12 +320,7 @@ def _check_coding_inputs(
     check_backend(backend, signals)
     check_finite(signals, "signals")  # each signal's magnitude is measured where it is coded
     dictionary = dictionary.detach()
-    peaks, smallest, largest = peak(dictionary, "dictionary", rows=True)
-    zero = (peaks == 0).nonzero().flatten()
-    if zero.numel():
-        raise ValueError(
-            f"dictionary has zero-norm atoms (rows {zero[:8].tolist()}); every atom needs a non-zero norm"
-        )
+    peaks, smallest, largest = check_atoms(dictionary)
     atom_exponents = None
     if not in_safe_range(smallest, largest, dictionary.dtype):
         atom_exponents = exponents(peaks)
@@ -509,8 +516,7 @@ def _run_torch(
 ) -> tuple[SparseCode, torch.Tensor]:
     """The vectorised coders (any device), with the out-of-range magnitudes of :func:`_run_numba`."""
     peaks = signals.abs().amax(dim=1) if signals.shape[0] else signals.new_zeros(0)
-    low, high = safe_range(signals.dtype)
-    outside = torch.where((peaks > high) | ((peaks > 0) & (peaks < low)), peaks, torch.zeros_like(peaks))
+    outside = torch.where(outside_safe_range(peaks, signals.dtype), peaks, torch.zeros_like(peaks))
     if kind == "omp":
         code = _omp_torch(signals, atoms, gram, sparsity, targets)
     else:

@@ -34,7 +34,7 @@ from ..checks import (
 )
 from ..scaling import peak, unit_rows
 from .atoms import coherent_atoms, replace_unused_atoms
-from .omp import SparseCode, check_code
+from .omp import SparseCode, check_atoms, check_code
 
 
 @dataclass
@@ -107,9 +107,7 @@ def online_init(dictionary: torch.Tensor) -> OnlineState:
     check_float_tensor(dictionary, "dictionary")
     if dictionary.dim() != 2 or 0 in dictionary.shape:
         raise ValueError(f"dictionary must have shape (K, M) with K, M >= 1; got {tuple(dictionary.shape)}")
-    peaks, _, _ = peak(dictionary, "dictionary", rows=True)
-    if not bool((peaks > 0).all()):
-        raise ValueError("dictionary has zero-norm atoms; every atom needs a non-zero norm")
+    check_atoms(dictionary)
     num_atoms, dim = dictionary.shape
     dictionary = unit_rows(dictionary.detach())
     return OnlineState(

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ...checks import check_finite, check_float_tensor, check_nonnegative_int, check_positive_int
-from ...scaling import exponents, in_safe_range, ldexp, peak
+from ...scaling import common_exponent, ldexp, peak
 
 
 def _same_padding(size: int, stride: int) -> tuple[int, int]:
@@ -176,9 +176,8 @@ def multiscale_stats(features: torch.Tensor, num_levels: int = 5) -> MultiscaleS
     check_nonnegative_int(num_levels, "num_levels")
     _, smallest, largest = peak(features, "features")
     batch = features if features.dim() == 4 else features.unsqueeze(0)
-    shift = None
-    if not in_safe_range(smallest, largest, features.dtype):
-        shift = exponents(torch.tensor(largest, dtype=torch.float64)).to(features.device)
+    shift = common_exponent(smallest, largest, features.dtype)
+    if shift is not None:
         batch = ldexp(batch, -shift)
     means, variances = [], []
     for mean, power in moment_pyramid(batch, num_levels):
